@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory mapping of a whole file. Tensors read from the file point into it and keep it
+/// alive; the mapping is released when the last reference goes.
+public final class MappedFile: @unchecked Sendable {
+    /// The path it was opened with (used in error messages).
+    public let path: String
+    /// The file's bytes.
+    public let bytes: UnsafeRawBufferPointer
+
+    /// Maps `path` read-only. Throws `TensorKitError.io` naming the file when it cannot.
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw TensorKitError.io(file: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw TensorKitError.io(file: path, reason: "cannot stat") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw TensorKitError.io(file: path, reason: "not a regular file") }
+        let size = Int(st.st_size)
+        if size == 0 {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw TensorKitError.io(file: path, reason: "cannot map \(size) bytes")
+        }
+        bytes = UnsafeRawBufferPointer(start: p, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
+
+/// Writes files atomically: the content goes to a temporary file beside the target, which is renamed
+/// over the target only when complete, so a failed write never leaves a half-written file behind.
+public enum AtomicFile {
+    /// Writes `data` to `path` through a temporary file and `rename(2)`.
+    public static func write(_ data: [UInt8], to path: String) throws {
+        try write(to: path) { fd in
+            try data.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+        }
+    }
+
+    /// Opens a temporary file beside `path`, lets `body` fill it, fsyncs it and renames it to `path`.
+    /// On any error the temporary file is removed and the target is left untouched.
+    public static func write(to path: String, _ body: (Int32) throws -> Void) throws {
+        let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else { throw TensorKitError.io(file: path, reason: "cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        do {
+            try body(fd)
+            guard fsync(fd) == 0 else { throw TensorKitError.io(file: path, reason: "fsync failed") }
+            close(fd)
+            guard rename(tmp, path) == 0 else {
+                throw TensorKitError.io(file: path, reason: "cannot rename temporary file: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            close(fd)
+            unlink(tmp)
+            throw error
+        }
+    }
+
+    /// Writes every byte of `buffer` to `fd`, retrying short writes.
+    public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
+        var offset = 0
+        while offset < buffer.count {
+            let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TensorKitError.io(file: path, reason: "write failed: \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+    }
+}
