@@ -35,14 +35,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
-            name: "TensorKitTests", dependencies: ["TensorKit"],
+            name: "TensorKitTests", dependencies: ["TensorKit", "TestSupport"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "CoreMathTests", dependencies: ["AbliterationCore", "TensorKit"],
+        .testTarget(name: "CoreMathTests", dependencies: ["AbliterationCore", "TensorKit", "TestSupport"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "TokenizerTests", dependencies: ["AbliterationCore", "TensorKit"]),
-        .testTarget(name: "ModelRuntimeTests", dependencies: ["AbliterationCore", "TensorKit"]),
-        .testTarget(name: "PipelineTests", dependencies: ["AbliterationCore", "TensorKit"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["AbliterationCore", "TensorKit", "TestSupport"]),
+        .testTarget(name: "ModelRuntimeTests", dependencies: ["AbliterationCore", "TensorKit", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["AbliterationCore", "TensorKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )
