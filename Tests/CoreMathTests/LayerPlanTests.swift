@@ -43,6 +43,9 @@ final class LayerPlanTests: XCTestCase {
         XCTAssertEqual(try LayerPlan(json: Data(bare.utf8)).description, "3:0-2@1.5")
         let overlapping = #"[{"measurementLayer": 3, "firstTarget": 0, "lastTarget": 2}, {"measurementLayer": 4, "firstTarget": 2, "lastTarget": 5}]"#
         XCTAssertThrowsError(try LayerPlan(json: Data(overlapping.utf8))) { XCTAssertTrue("\($0)".contains("overlap"), "\($0)") }
+        XCTAssertThrowsError(try LayerPlan(json: Data(("{\"entries\": " + overlapping + "}").utf8))) {
+            XCTAssertTrue("\($0)".contains("'3:0-2' and '4:2-5' overlap"), "\($0)")
+        }
         XCTAssertThrowsError(try LayerPlan(json: Data("{".utf8))) { XCTAssertTrue("\($0)".contains("layer plan JSON"), "\($0)") }
         let empty = #"[{"measurementLayer": 3, "firstTarget": 5, "lastTarget": 2}]"#
         XCTAssertThrowsError(try LayerPlan(json: Data(empty.utf8))) { XCTAssertTrue("\($0)".contains("empty span"), "\($0)") }

@@ -254,6 +254,10 @@ final class OrthogonalizerTests: XCTestCase {
         }
         let result = try OrthogonalizerBenchmark.run()
         print(result)
+        // For the record (not asserted): norm-preserving, f32, one thread.
+        print(try OrthogonalizerBenchmark.run(normPreserving: true, iterations: 3))
+        print(try OrthogonalizerBenchmark.run(dtype: .f32, iterations: 3))
+        print(try OrthogonalizerBenchmark.run(threads: 1, iterations: 3))
         XCTAssertGreaterThanOrEqual(result.gigabytesPerSecond, 1.0, "\(result)")
     }
 }

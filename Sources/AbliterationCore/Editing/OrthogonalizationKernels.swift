@@ -30,9 +30,6 @@ extension Float16: EditableScalar {
 /// ‖u‖² is known without a second reduction: ‖u‖² = ‖w‖² − 2s·p̃·p + s²·p̃²·‖r̂‖², p̃ = Float(p).
 /// Undo is w = w′/k + s·p̃·r̂. The f32 values p̃ and k are what the record keeps.
 enum OrthogonalizationKernels {
-    /// Bytes of one column tile (per worker) that pass 1 reads and pass 2 finds still in cache.
-    static let tileBytes = 1 << 19
-
     /// Edits the columns of a row-major (rows = hidden, cols) matrix in place. Writes p̃ into
     /// `projections` (cols) and, when `normPreserving`, k into `scales` (cols).
     static func editColumns<T: EditableScalar>(
@@ -41,7 +38,7 @@ enum OrthogonalizationKernels {
         threads: Int
     ) {
         let rr = directionNormSquared(r, rows)
-        let tile = tileWidth(rows: rows, cols: cols, elementBytes: MemoryLayout<T>.stride)
+        let tile = tileWidth(cols: cols, threads: threads)
         let tiles = (cols + tile - 1) / tile
         let workers = max(1, min(threads, tiles))
         let wBits = UInt(bitPattern: w), rBits = UInt(bitPattern: r)
@@ -211,10 +208,10 @@ enum OrthogonalizationKernels {
         return s
     }
 
-    /// Columns per tile: about `tileBytes` of the matrix, a multiple of 16, at least 16.
-    static func tileWidth(rows: Int, cols: Int, elementBytes: Int) -> Int {
-        let perColumn = max(1, rows * elementBytes)
-        let w = max(16, (tileBytes / perColumn) / 16 * 16)
-        return min(w, max(cols, 1))
+    /// Columns per tile: the columns split evenly between the workers (a multiple of 16), so each
+    /// worker streams long contiguous row segments (TLB- and prefetch-friendly).
+    static func tileWidth(cols: Int, threads: Int) -> Int {
+        let w = (cols + threads - 1) / max(1, threads)
+        return min(max(16, (w + 15) / 16 * 16), max(cols, 1))
     }
 }

@@ -34,8 +34,10 @@ public struct OrthogonalizationRecord: Equatable, Sendable, Codable {
 ///
 /// Storage may be f32, bf16 or f16; the math is f32 with f64 accumulation of the r̂ᵀW products, the
 /// result is rounded to the input's dtype, and rows the edit does not change (r̂ᵢ = 0 for a (hidden, in)
-/// matrix, r̂·e = 0 for an embedding row) keep their bits. It works in place on one tensor, with
-/// O(threads · tile) scratch, in two passes over the matrix (the second mostly from cache).
+/// matrix, r̂·e = 0 for an embedding row) keep their bits. It works in place on one tensor with O(vectors)
+/// scratch: two streaming passes for a (hidden, in) matrix (r̂ᵀW, then the rank-1 update), one for an
+/// embedding (each row's dot product and update while the row is in cache). Columns or rows are split
+/// between `threadCount` workers; the result does not depend on the thread count.
 public struct Orthogonalizer: Sendable {
     /// r̂, unit norm in f64 before rounding to f32.
     public let direction: [Float]

@@ -1,5 +1,9 @@
 import Foundation
 
+extension UInt8 {
+    fileprivate var isASCIIWhitespace: Bool { self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D }
+}
+
 /// Which refusal direction goes to which layers, with what scale.
 ///
 /// Each entry says: take the direction measured in the residual at layer m (the input of block m,
@@ -76,12 +80,12 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
     /// Parses JSON: `{"entries": [...]}` or a bare array of entries.
     public init(json: Data) throws {
         let decoder = JSONDecoder()
+        let isArray = json.first { !$0.isASCIIWhitespace } == UInt8(ascii: "[")
         do {
-            if let plan = try? decoder.decode(LayerPlan.self, from: json) {
-                try plan.checkEntries()
-                self = plan
-            } else {
+            if isArray {
                 try self.init(entries: try decoder.decode([Entry].self, from: json))
+            } else {
+                self = try decoder.decode(LayerPlan.self, from: json)
             }
         } catch let e as AbliterationError {
             throw e
