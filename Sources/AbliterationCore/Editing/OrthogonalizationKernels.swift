@@ -57,7 +57,20 @@ enum OrthogonalizationKernels {
                 // Pass 1: p_j = Σ_i r_i w_ij (and ‖w_j‖²) over the tile's columns.
                 acc.initialize(repeating: 0, count: n)
                 sq.initialize(repeating: 0, count: n)
-                for i in 0..<rows {
+                var i = 0
+                while i < rows {
+                    if !normPreserving && i + 4 <= rows && r[i] != 0 && r[i + 1] != 0 && r[i + 2] != 0 && r[i + 3] != 0 {
+                        // Four rows at once: acc_j += (r_i w_ij + r_i+1 w_i+1,j) + (…), one accumulator update.
+                        let w0 = w + i * cols + j0, w1 = w0 + cols, w2 = w1 + cols, w3 = w2 + cols
+                        let r0 = Double(r[i]), r1 = Double(r[i + 1]), r2 = Double(r[i + 2]), r3 = Double(r[i + 3])
+                        for j in 0..<n {
+                            let a = r0 * Double(T.widen(w0[j])) + r1 * Double(T.widen(w1[j]))
+                            let b = r2 * Double(T.widen(w2[j])) + r3 * Double(T.widen(w3[j]))
+                            acc[j] += a + b
+                        }
+                        i += 4
+                        continue
+                    }
                     let row = w + i * cols + j0
                     let ri = Double(r[i])
                     if normPreserving {
@@ -66,9 +79,10 @@ enum OrthogonalizationKernels {
                             acc[j] += ri * x
                             sq[j] += x * x
                         }
-                    } else if ri != 0 {
+                    } else if ri != 0 {  // rows with r_i = 0 are not read (a NaN there stays out of p)
                         for j in 0..<n { acc[j] += ri * Double(T.widen(row[j])) }
                     }
+                    i += 1
                 }
                 for j in 0..<n {
                     let pf = Float(acc[j])
