@@ -21,6 +21,8 @@ public final class Tokenizer: @unchecked Sendable {
 
     private let tokenIDs: [String: Int32]
     private let merges: BPEMerges
+    /// The merges as id pairs in rank order (what `tokenizer.json` writes).
+    let mergePairs: [(Int32, Int32)]
     private let added: AddedTokenMatcher
     /// Byte-level: the id of the one-character token spelling each byte.
     private let byteSymbol: [Int32]
@@ -80,7 +82,7 @@ public final class Tokenizer: @unchecked Sendable {
         byteSymbol = bytes
         scalarSymbol = scalars
         byteFallback = fallback
-        merges = try Tokenizer.buildMerges(v, ids)
+        (merges, mergePairs) = try Tokenizer.buildMerges(v, ids)
 
         var eot = Set<Int>()
         if let e = v.eosTokenID { eot.insert(e) }
@@ -99,14 +101,17 @@ public final class Tokenizer: @unchecked Sendable {
     /// Merge ranks keyed by id pairs: the given merges in order, or Hugging Face's `generate_merges` over
     /// the vocabulary: every split of a token into two tokens, ordered by the token's priority (higher
     /// first), then longer left piece, longer right piece, token index, left id, right id.
-    private static func buildMerges(_ v: TokenizerVocabulary, _ ids: [String: Int32]) throws -> BPEMerges {
+    private static func buildMerges(_ v: TokenizerVocabulary, _ ids: [String: Int32]) throws
+        -> (BPEMerges, [(Int32, Int32)]) {
         var table = BPEMerges()
+        var pairs: [(Int32, Int32)] = []
         if let given = v.merges {
-            for (rank, (l, r)) in given.enumerated() {
+            for (l, r) in given {
                 guard let a = ids[l], let b = ids[r], let m = ids[l + r] else { continue }
-                table.add(left: a, right: b, merged: m, rank: rank)
+                table.add(left: a, right: b, merged: m, rank: pairs.count)
+                pairs.append((a, b))
             }
-            return table
+            return (table, pairs)
         }
         guard let priority = v.mergePriority, priority.count == v.tokens.count else {
             throw AbliterationError.invalidInput("tokenizer: neither merges nor per-token scores to derive them")
@@ -137,10 +142,12 @@ public final class Tokenizer: @unchecked Sendable {
             if x.left != y.left { return x.left < y.left }
             return x.right < y.right
         }
+        pairs.reserveCapacity(candidates.count)
         for (rank, c) in candidates.enumerated() {
             table.add(left: c.left, right: c.right, merged: ids[v.tokens[Int(c.token)]]!, rank: rank)
+            pairs.append((c.left, c.right))
         }
-        return table
+        return (table, pairs)
     }
 
     // MARK: - Encoding
