@@ -30,15 +30,3 @@ public enum Dequantization {
         }
     }
 }
-
-/// The GGML block kernels, one per block type: `(source, destination, blockCount)`.
-public enum GGMLBlocks {
-    public typealias Kernel = (UnsafeRawPointer, UnsafeMutablePointer<Float>, Int) -> Void
-
-    /// The dequantization kernel for `type`, nil when this library has none.
-    public static func kernel(for type: GGMLType) -> Kernel? {
-        switch type {
-        default: return nil
-        }
-    }
-}

@@ -1,0 +1,97 @@
+/// Quantizers, for measuring a weight "as if" it were stored quantized (dequantize(quantize(x)) − x).
+public enum Quantizer {
+    /// ggml's `quantize_row_q8_0_ref` (and gguf-py's `Q8_0.quantize`), bit-exact. Per block of 32:
+    ///
+    ///     d = max|x| / 127,  id = d ≠ 0 ? 1/d : 0,  q[j] = roundf(x[j] · id)  (half away from zero)
+    ///
+    /// stored as `d` in f16 (round to nearest even) followed by the 32 int8 `q`; the codes are computed with
+    /// the f32 `d`, before its rounding to f16. Throws when the count is not a multiple of 32.
+    public static func q8_0(_ values: UnsafeBufferPointer<Float>) throws -> [UInt8] {
+        guard values.count % 32 == 0 else {
+            throw TensorKitError.invalidBlockData(type: "Q8_0", reason: "\(values.count) values is not a multiple of 32")
+        }
+        let blocks = values.count / 32
+        var out = [UInt8](repeating: 0, count: blocks * 34)
+        guard blocks > 0, let x = values.baseAddress else { return out }
+        out.withUnsafeMutableBytes { raw in
+            for b in 0..<blocks {
+                let xb = x + 32 * b
+                var amax: Float = 0
+                for j in 0..<32 { amax = max(amax, abs(xb[j])) }
+                let d = amax / 127
+                let id: Float = d != 0 ? 1 / d : 0
+                let block = raw.baseAddress! + 34 * b
+                block.storeBytes(of: Precision.f16Bits(d), as: UInt16.self)
+                let qs = (block + 2).assumingMemoryBound(to: Int8.self)
+                for j in 0..<32 {
+                    qs[j] = Int8((xb[j] * id).rounded(.toNearestOrAwayFromZero))
+                }
+            }
+        }
+        return out
+    }
+
+    /// `q8_0` of an array.
+    public static func q8_0(_ values: [Float]) throws -> [UInt8] {
+        try values.withUnsafeBufferPointer { try q8_0($0) }
+    }
+
+    /// bitsandbytes 4-bit NF4 quantization (`quantize_4bit`, quant_type "nf4"). Per block of `blockSize`
+    /// (the last block may be partial):
+    ///
+    ///     absmax = max|x|,  s = clamp(x · (1/absmax), −1, 1),  code = argmin_k |s − NF4[k]|  (lowest k on ties)
+    ///
+    /// A block of zeros has absmax 0 and every code 7 (NF4's 0). Codes are packed two per byte, the first
+    /// value in the high nibble; an odd count leaves the last low nibble 0.
+    public static func nf4(_ values: UnsafeBufferPointer<Float>, blockSize: Int = 64) throws -> (packed: [UInt8], absmax: [Float]) {
+        try fourBit(values, blockSize: blockSize, table: BitsAndBytes4Bit.nf4Table)
+    }
+
+    /// `nf4` of an array.
+    public static func nf4(_ values: [Float], blockSize: Int = 64) throws -> (packed: [UInt8], absmax: [Float]) {
+        try values.withUnsafeBufferPointer { try nf4($0, blockSize: blockSize) }
+    }
+
+    /// bitsandbytes 4-bit quantization against any 16-entry code table (NF4 or FP4), as `nf4` describes.
+    public static func fourBit(
+        _ values: UnsafeBufferPointer<Float>, blockSize: Int, table: [Float]
+    ) throws -> (packed: [UInt8], absmax: [Float]) {
+        guard blockSize > 0 else {
+            throw TensorKitError.invalidBlockData(type: "4-bit", reason: "block size \(blockSize) is not positive")
+        }
+        guard table.count == 16 else {
+            throw TensorKitError.invalidBlockData(type: "4-bit", reason: "code table has \(table.count) entries; need 16")
+        }
+        let n = values.count
+        let blocks = (n + blockSize - 1) / blockSize
+        var packed = [UInt8](repeating: 0, count: (n + 1) / 2)
+        var absmax = [Float](repeating: 0, count: blocks)
+        guard n > 0, let x = values.baseAddress else { return (packed, absmax) }
+        let zeroCode = UInt8(table.firstIndex(of: 0) ?? 0)
+        table.withUnsafeBufferPointer { code in
+            packed.withUnsafeMutableBufferPointer { out in
+                for b in 0..<blocks {
+                    let start = b * blockSize, end = min(start + blockSize, n)
+                    var amax: Float = 0
+                    for i in start..<end { amax = max(amax, abs(x[i])) }
+                    absmax[b] = amax
+                    let inverse: Float = 1 / amax
+                    for i in start..<end {
+                        var q = zeroCode
+                        if amax != 0 {
+                            let s = min(max(x[i] * inverse, -1), 1)
+                            var best = abs(s - code[0])
+                            q = 0
+                            for k in 1..<16 {
+                                let e = abs(s - code[k])
+                                if e < best { best = e; q = UInt8(k) }
+                            }
+                        }
+                        out[i >> 1] |= (i & 1 == 0) ? q << 4 : q
+                    }
+                }
+            }
+        }
+        return (packed, absmax)
+    }
+}
