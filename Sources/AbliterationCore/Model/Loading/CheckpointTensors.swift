@@ -1,0 +1,20 @@
+import Foundation
+import TensorKit
+
+/// Reading one weight from a safetensors checkpoint: dense f32/f16/bf16 as they are.
+enum CheckpointTensors {
+    static func read(
+        _ checkpoint: SafetensorsCheckpoint, _ name: String, expectedShape shape: [Int], source: String
+    ) throws -> StoredTensor {
+        let t = try checkpoint.tensor(name)
+        switch t.type {
+        case .dense(.f32), .dense(.f16), .dense(.bf16):
+            guard t.shape == shape else {
+                throw AbliterationError.dimensionMismatch("\(source): tensor '\(name)' has shape \(t.shape), expected \(shape)")
+            }
+            return t
+        default:
+            throw AbliterationError.unsupported("\(source): tensor '\(name)' has unsupported type \(t.type)")
+        }
+    }
+}

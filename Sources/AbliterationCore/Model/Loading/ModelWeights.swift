@@ -1,0 +1,189 @@
+import Foundation
+import TensorKit
+
+/// Bytes owned by the runtime (reordered Q/K rows, replaced bf16 weights), freed with the object.
+final class OwnedBytes: @unchecked Sendable {
+    let buffer: UnsafeMutableRawBufferPointer
+    init(count: Int) {
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
+    }
+    deinit { buffer.deallocate() }
+}
+
+/// The weights of a model by Hugging Face name, in Hugging Face layout (`[out, in]`, Q/K rows in
+/// HF order), each kept in its stored type and widened to f32 only in scratch space while used.
+///
+/// Norm weights are held as *effective* f32 multipliers g (y = x̂ · g): for Gemma g = 1 + w, which is
+/// also what its GGUF files store. The public accessors (`float32`, `replace`, `forEachTensor`) speak
+/// Hugging Face's convention, so for Gemma they read and write w = g − 1.
+public final class ModelWeights: @unchecked Sendable {
+    enum Storage {
+        case stored(StoredTensor)
+        case dense([Float])
+    }
+
+    struct Entry {
+        var shape: [Int]
+        var storage: Storage
+    }
+
+    /// Every tensor name, in model order (embedding, blocks, final norm, head).
+    public let names: [String]
+    private var entries: [String: Entry]
+    private let architecture: ModelArchitecture
+    private let normPlusOne: Bool
+
+    init(names: [String], entries: [String: Entry], architecture: ModelArchitecture) {
+        self.names = names
+        self.entries = entries
+        self.architecture = architecture
+        self.normPlusOne = architecture.definition.recipe.normPlusOne
+    }
+
+    func entry(_ name: String) throws -> Entry {
+        guard let e = entries[name] else {
+            throw AbliterationError.invalidInput("weight '\(name)' is not part of this \(architecture.rawValue) model")
+        }
+        return e
+    }
+
+    public func contains(_ name: String) -> Bool { entries[name] != nil }
+
+    /// Shape, outermost first (`[out, in]` for a linear weight).
+    public func shape(of name: String) throws -> [Int] { try entry(name).shape }
+
+    /// How the tensor is held now: its file type, or dense f32 after a merge or a replacement.
+    public func storageType(of name: String) throws -> StorageType {
+        switch try entry(name).storage {
+        case .stored(let t): return t.type
+        case .dense: return .dense(.f32)
+        }
+    }
+
+    /// The stored tensor as read from the file (Hugging Face row order), nil once replaced or merged.
+    public func storedTensor(_ name: String) throws -> StoredTensor? {
+        if case .stored(let t) = try entry(name).storage { return t }
+        return nil
+    }
+
+    private func usesPlusOne(_ name: String) -> Bool { normPlusOne && architecture.isNormWeight(name) }
+
+    /// The whole tensor as f32 in Hugging Face's convention.
+    public func float32(_ name: String) throws -> Tensor<Float> {
+        let e = try entry(name)
+        let rows = e.shape.first ?? 1
+        return try rowsFloat32(name, rows: 0..<rows)
+    }
+
+    /// Rows `rows` of the tensor (outermost index) as f32 in Hugging Face's convention.
+    public func rowsFloat32(_ name: String, rows: Range<Int>) throws -> Tensor<Float> {
+        let e = try entry(name)
+        let rowCount = e.shape.first ?? 1
+        guard rows.lowerBound >= 0, rows.upperBound <= rowCount else {
+            throw AbliterationError.invalidInput("weight '\(name)': rows \(rows) out of 0..<\(rowCount)")
+        }
+        let rowLength = e.shape.dropFirst().reduce(1, *)
+        var out = [Float](repeating: 0, count: rows.count * rowLength)
+        try out.withUnsafeMutableBufferPointer { try dequantizeRows(name, rows, into: $0.baseAddress!) }
+        if usesPlusOne(name) { for i in out.indices { out[i] -= 1 } }
+        var shape = e.shape
+        if shape.isEmpty { shape = [out.count] } else { shape[0] = rows.count }
+        return try Tensor(shape: shape, scalars: out)
+    }
+
+    /// Replaces a weight with edited values (Hugging Face convention), kept as dense f32.
+    public func replace(_ name: String, with tensor: Tensor<Float>) throws {
+        let e = try entry(name)
+        guard tensor.shape == e.shape || (e.shape.count == 1 && tensor.count == e.shape[0]) else {
+            throw AbliterationError.dimensionMismatch("weight '\(name)': replacement shape \(tensor.shape) != \(e.shape)")
+        }
+        var values = tensor.scalars
+        if usesPlusOne(name) { for i in values.indices { values[i] += 1 } }
+        entries[name] = Entry(shape: e.shape, storage: .dense(values))
+    }
+
+    /// Replaces a weight with edited bf16 values (Hugging Face convention), kept as bf16.
+    public func replace(_ name: String, with tensor: Tensor<BFloat16>) throws {
+        let e = try entry(name)
+        guard tensor.shape == e.shape else {
+            throw AbliterationError.dimensionMismatch("weight '\(name)': replacement shape \(tensor.shape) != \(e.shape)")
+        }
+        if usesPlusOne(name) || e.shape.count == 1 {
+            try replace(name, with: tensor.toF32())
+            return
+        }
+        let owner = OwnedBytes(count: tensor.count * 2)
+        tensor.scalars.withUnsafeBytes { owner.buffer.copyMemory(from: $0) }
+        let stored = StoredTensor(
+            name: name, type: .dense(.bf16), shape: e.shape,
+            bytes: UnsafeRawBufferPointer(start: owner.buffer.baseAddress, count: tensor.count * 2), owner: owner)
+        entries[name] = Entry(shape: e.shape, storage: .stored(stored))
+    }
+
+    /// Calls `body` with every tensor, in model order, by Hugging Face name and convention, as f32
+    /// (Q/K in Hugging Face row order, Gemma norms as w). One tensor is widened at a time.
+    public func forEachTensor(_ body: (String, Tensor<Float>) throws -> Void) throws {
+        for name in names { try body(name, try float32(name)) }
+    }
+
+    // MARK: - Runtime access (effective convention)
+
+    /// Widens rows of a weight into `destination` (effective convention: Gemma norms as 1 + w).
+    func dequantizeRows(_ name: String, _ rows: Range<Int>, into destination: UnsafeMutablePointer<Float>) throws {
+        let e = try entry(name)
+        let rowLength = e.shape.dropFirst().reduce(1, *)
+        switch e.storage {
+        case .stored(let t):
+            try t.dequantizeRows(rows, into: destination)
+        case .dense(let values):
+            values.withUnsafeBufferPointer {
+                destination.update(from: $0.baseAddress! + rows.lowerBound * rowLength, count: rows.count * rowLength)
+            }
+        }
+    }
+
+    /// A small vector (norm weight, bias) in the effective convention.
+    func vector(_ name: String) throws -> [Float] {
+        let e = try entry(name)
+        switch e.storage {
+        case .dense(let v): return v
+        case .stored(let t): return try t.toFloat32().scalars
+        }
+    }
+
+    /// Calls `body` with the whole weight as row-major f32: dense weights directly, stored ones
+    /// widened into `scratch` (grown as needed, reused across calls).
+    func withMatrix<R>(
+        _ name: String, scratch: inout [Float], _ body: (UnsafePointer<Float>) throws -> R
+    ) throws -> R {
+        let e = try entry(name)
+        switch e.storage {
+        case .dense(let values):
+            return try values.withUnsafeBufferPointer { try body($0.baseAddress!) }
+        case .stored(let t):
+            let count = t.elementCount
+            if scratch.count < count { scratch = [Float](repeating: 0, count: count) }
+            return try scratch.withUnsafeMutableBufferPointer { buffer in
+                try t.dequantizeRows(0..<t.rowCount, into: buffer.baseAddress!)
+                return try body(buffer.baseAddress!)
+            }
+        }
+    }
+
+    /// Stores a computed f32 tensor (LoRA merge) in the effective convention.
+    func setDense(_ name: String, _ values: [Float]) throws {
+        let e = try entry(name)
+        precondition(values.count == e.shape.reduce(1, *))
+        entries[name] = Entry(shape: e.shape, storage: .dense(values))
+    }
+
+    /// Approximate resident bytes of the weights (stored bytes for mapped tensors, 4 per f32 value).
+    public var residentByteCount: Int {
+        entries.values.reduce(0) { total, e in
+            switch e.storage {
+            case .stored(let t): return total + t.bytes.count
+            case .dense(let v): return total + v.count * 4
+            }
+        }
+    }
+}
