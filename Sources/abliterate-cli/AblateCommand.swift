@@ -59,19 +59,26 @@ struct AblateCommand: ParsableCommand {
             let c = session.model.configuration
             try m.checkCompatible(architecture: c.architecture.rawValue, hiddenSize: c.hiddenSize, layerCount: c.layerCount, model: session.path)
             let options = try ablation.options()
-            let edit = try ModelEditor.apply(plan: layerPlan, measurements: m, options: options, to: session.model, dryRun: dryRun)
+            let summaries: [TensorEditSummary]
+            var summary: CheckpointExport.Summary?
+            if dryRun {
+                summaries = try ModelEditor.apply(plan: layerPlan, measurements: m, options: options, to: session.model, dryRun: true).summaries
+            } else {
+                let edits = try ModelEditor.plannedEdits(plan: layerPlan, measurements: m, options: options, layerCount: c.layerCount)
+                summary = try CheckpointExport.write(
+                    session: session, to: output!, dtype: outDType, edits: edits, normPreserving: options.normPreserving,
+                    metadata: ["abliterate.plan": layerPlan.description, "abliterate.method": options.method.rawValue,
+                               "abliterate.measurements": measurements])
+                summaries = summary!.edits
+            }
             print("tensor                                            layer  r@  scale   ‖W‖ before   ‖W‖ after  ‖r̂ᵀW′‖/‖W‖")
-            for s in edit.summaries {
+            for s in summaries {
                 let layer = s.layer.map(String.init) ?? "-"
                 print(s.name.padding(toLength: 48, withPad: " ", startingAt: 0)
                     + String(repeating: " ", count: max(0, 7 - layer.count)) + layer
                     + String(format: "  %2d  %5.2f  %11.4f  %10.4f  %.2e", s.measurementLayer, s.scale, s.normBefore, s.normAfter, s.remainingProjection))
             }
-            guard !dryRun, let output else { return }
-            let summary = try CheckpointExport.write(
-                session: session, to: output, dtype: outDType,
-                metadata: ["abliterate.plan": layerPlan.description, "abliterate.method": options.method.rawValue,
-                           "abliterate.measurements": measurements])
+            guard let summary else { return }
             print("wrote \(summary.directory): \(summary.tensorCount) tensors (\(summary.copiedTensors) copied unchanged, \(summary.convertedTensors) written), \(summary.shardFiles.count) shard(s)")
         }
     }

@@ -120,8 +120,10 @@ public enum ModelEditor {
         return edits
     }
 
-    /// Applies the plan to `weights` in memory (edited tensors become dense f32), or with `dryRun` only
-    /// computes what would change. Returns one summary per tensor, and the records that undo the edits.
+    /// Applies the plan to the model's weights in memory (edited tensors become dense f32), or with
+    /// `dryRun` only computes what would change. Returns one summary per tensor, and the records that
+    /// undo the edits. Memory: one f32 copy of the tensor being edited at a time, plus the edited tensors
+    /// kept (none in a dry run).
     @discardableResult
     public static func apply(
         plan: LayerPlan, measurements: Measurements, options: AblationOptions, to model: LanguageModel,
@@ -136,20 +138,29 @@ public enum ModelEditor {
                 throw AbliterationError.invalidInput("ablate: the model has no tensor '\(edit.name)'")
             }
             var w = try model.weights.float32(edit.name)
-            let before = Orthogonalizer.frobeniusNorm(w)
-            let orthogonalizer = try Orthogonalizer(edit.direction, scale: edit.scale, normPreserving: options.normPreserving)
-            let record = try orthogonalizer.apply(to: &w, orientation: edit.orientation, name: edit.name)
-            let after = Orthogonalizer.frobeniusNorm(w)
-            summaries.append(TensorEditSummary(
-                name: edit.name, layer: edit.layer, measurementLayer: edit.measurementLayer, scale: edit.scale,
-                normBefore: before, normAfter: after,
-                remainingProjection: try remainingProjection(w, direction: edit.direction.unit, orientation: edit.orientation) / max(before, .leastNormalMagnitude)))
+            let (summary, record) = try apply(edit, to: &w, normPreserving: options.normPreserving)
+            summaries.append(summary)
             if !dryRun {
                 try model.weights.replace(edit.name, with: w)
                 records[edit.name] = record
             }
         }
         return (summaries, records)
+    }
+
+    /// Orthogonalizes one tensor (f32, Hugging Face layout) as planned.
+    public static func apply(
+        _ edit: PlannedEdit, to w: inout Tensor<Float>, normPreserving: Bool
+    ) throws -> (TensorEditSummary, OrthogonalizationRecord) {
+        let before = Orthogonalizer.frobeniusNorm(w)
+        let orthogonalizer = try Orthogonalizer(edit.direction, scale: edit.scale, normPreserving: normPreserving)
+        let record = try orthogonalizer.apply(to: &w, orientation: edit.orientation, name: edit.name)
+        let after = Orthogonalizer.frobeniusNorm(w)
+        let remaining = try remainingProjection(w, direction: edit.direction.unit, orientation: edit.orientation)
+        let summary = TensorEditSummary(
+            name: edit.name, layer: edit.layer, measurementLayer: edit.measurementLayer, scale: edit.scale,
+            normBefore: before, normAfter: after, remainingProjection: remaining / max(before, .leastNormalMagnitude))
+        return (summary, record)
     }
 
     /// ‖r̂ᵀW‖ for `[hidden, in]` weights, ‖E r̂‖ for embeddings `[vocab, hidden]`.

@@ -133,13 +133,12 @@ public enum AbliterationRun {
             log("chosen plan: \(plan)")
         }
 
-        let edit = try timed("ablate") {
-            try ModelEditor.apply(plan: plan, measurements: measurements, options: options.ablation, to: session.model)
-        }
         log("writing \(output)")
-        _ = try timed("write") {
+        let edits = try ModelEditor.plannedEdits(
+            plan: plan, measurements: measurements, options: options.ablation, layerCount: session.model.configuration.layerCount)
+        let written = try timed("ablate and write") {
             try CheckpointExport.write(
-                session: session, to: output, dtype: options.dtype,
+                session: session, to: output, dtype: options.dtype, edits: edits, normPreserving: options.ablation.normPreserving,
                 metadata: ["abliterate.plan": plan.description, "abliterate.method": options.ablation.method.rawValue])
         }
 
@@ -155,7 +154,7 @@ public enum AbliterationRun {
             model: path, adapter: adapter, output: output, measurement: measurements.metadata,
             suggestedLayers: analysis.suggestedLayers(), search: search, plan: plan.description,
             method: options.ablation.method, normPreserving: options.ablation.normPreserving, scale: options.ablation.scale,
-            targets: options.ablation.targets, edits: edit.summaries, before: RefusalSummary(before), after: RefusalSummary(after),
+            targets: options.ablation.targets, edits: written.edits, before: RefusalSummary(before), after: RefusalSummary(after),
             klDivergence: kl, harmlessTestPrompts: options.harmlessTest.count, maxNewTokens: evaluation.maxNewTokens,
             seconds: seconds, responsesBefore: before.responses, responsesAfter: after.responses)
         try measurements.write(to: output + "/measurements.safetensors")

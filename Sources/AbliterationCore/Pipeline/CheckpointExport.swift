@@ -9,6 +9,9 @@ import TensorKit
 /// neither edited nor merged are copied byte for byte; a GGUF or 4-bit input becomes bf16 (`dtype`
 /// overrides both). The directory is written under a temporary name beside the target and renamed
 /// when complete; an existing target is refused, and the input is only read.
+///
+/// `edits` are applied while writing, one tensor at a time, so an ablation needs memory for about one
+/// tensor in f32 plus its encoded copy, whatever the model's size.
 public enum CheckpointExport {
     /// What was written.
     public struct Summary: Sendable, Codable, Equatable {
@@ -18,11 +21,13 @@ public enum CheckpointExport {
         public var convertedTensors: Int
         public var shardFiles: [String]
         public var totalBytes: Int
+        public var edits: [TensorEditSummary]
     }
 
     public static func write(
         session: ModelSession, to directory: String, dtype requested: DType? = nil,
-        metadata: [String: String] = [:], maxShardBytes: Int = SafetensorsCheckpointWriter.defaultMaxShardBytes
+        edits: [ModelEditor.PlannedEdit] = [], normPreserving: Bool = false,
+        metadata: [String: String] = [:], maxShardBytes: Int? = nil
     ) throws -> Summary {
         let fm = FileManager.default
         let target = URL(fileURLWithPath: directory).standardizedFileURL.path
@@ -34,6 +39,11 @@ public enum CheckpointExport {
         }
         let weights = session.model.weights
         let source = sourceDTypes(session.path)
+        let plannedEdits = Dictionary(edits.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for name in plannedEdits.keys where !weights.contains(name) {
+            throw AbliterationError.invalidInput("export: the model has no tensor '\(name)' to edit")
+        }
+        let shardLimit = maxShardBytes ?? sourceShardBytes(session.path) ?? SafetensorsCheckpointWriter.defaultMaxShardBytes
         func outputType(_ name: String) -> DType { requested ?? source?[name] ?? .bf16 }
 
         let temporary = target + ".partial-\(getpid())"
@@ -46,11 +56,17 @@ public enum CheckpointExport {
             var meta = metadata
             meta["format"] = "pt"
             let writer = try SafetensorsCheckpointWriter(
-                directory: temporary, tensors: specs, metadata: meta, maxShardBytes: maxShardBytes)
+                directory: temporary, tensors: specs, metadata: meta, maxShardBytes: shardLimit)
             var copied = 0, converted = 0
+            var summaries: [TensorEditSummary] = []
             do {
                 for spec in specs {
-                    if let stored = try weights.storedTensor(spec.name), stored.type == .dense(spec.dtype), source != nil {
+                    if let edit = plannedEdits[spec.name] {
+                        var values = try weights.float32(spec.name)
+                        summaries.append(try ModelEditor.apply(edit, to: &values, normPreserving: normPreserving).0)
+                        try writer.write(spec.name, bytes: encode(values.scalars, as: spec.dtype))
+                        converted += 1
+                    } else if let stored = try weights.storedTensor(spec.name), stored.type == .dense(spec.dtype), source != nil {
                         try writer.write(stored)  // untouched: the input's bytes
                         copied += 1
                     } else {
@@ -73,7 +89,7 @@ public enum CheckpointExport {
             }
             return Summary(
                 directory: target, tensorCount: specs.count, copiedTensors: copied, convertedTensors: converted,
-                shardFiles: writer.shardFileNames, totalBytes: writer.totalSize)
+                shardFiles: writer.shardFileNames, totalBytes: writer.totalSize, edits: summaries)
         } catch {
             try? fm.removeItem(atPath: temporary)
             throw error
@@ -92,6 +108,13 @@ public enum CheckpointExport {
             out[name] = info.dtype
         }
         return out
+    }
+
+    /// The largest shard of a sharded Hugging Face checkpoint, so the output is sharded like the input.
+    static func sourceShardBytes(_ path: String) -> Int? {
+        guard FileManager.default.fileExists(atPath: path + "/" + SafetensorsCheckpoint.indexFileName),
+              let checkpoint = try? SafetensorsCheckpoint(directory: path), checkpoint.shards.count > 1 else { return nil }
+        return checkpoint.shards.map { $0.mappedFile.bytes.count }.max()
     }
 
     static func torchName(_ d: DType) -> String {
