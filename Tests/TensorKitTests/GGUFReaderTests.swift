@@ -5,9 +5,7 @@ import TestSupport
 
 /// A fresh path in the temporary directory, removed by the caller's `defer`.
 func temporaryPath(_ name: String) -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tensorkit-tests-\(getpid())")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir.appendingPathComponent("\(UUID().uuidString)-\(name)").path
+    FileManager.default.temporaryDirectory.appendingPathComponent("tensorkit-\(UUID().uuidString)-\(name)").path
 }
 
 final class GGUFReaderTests: XCTestCase {

@@ -70,3 +70,28 @@ final class QuantizerTests: XCTestCase {
         }
     }
 }
+
+final class QuantizationRoundTripTests: XCTestCase {
+    func testRoundTripsEqualQuantizeThenDequantize() throws {
+        var g = SystemRandomNumberGenerator()
+        let values = (0..<256).map { _ in Float.random(in: -2...2, using: &g) }
+        let q8 = try Quantizer.q8_0RoundTrip(values)
+        let nf4 = try Quantizer.nf4RoundTrip(values, blockSize: 64)
+        // Q8_0: x ≈ q·d with d = absmax/127 stored as f16 (relative error ≤ 2⁻¹¹), |q| ≤ 127, so
+        // |x − q·f16(d)| ≤ d/2 + 127·d·2⁻¹¹.
+        for b in 0..<8 {
+            let block = values[(b * 32)..<((b + 1) * 32)]
+            let step = block.map(abs).max()! / 127
+            for i in block.indices { XCTAssertLessThanOrEqual(abs(q8[i] - values[i]), step * (0.5 + 127.0 / 2048) * 1.0001) }
+        }
+        // NF4 reproduces the component path exactly.
+        let q = try Quantizer.nf4(values, blockSize: 64)
+        let expected = try q.packed.withUnsafeBytes {
+            try BitsAndBytes4Bit.dequantize(
+                packed: $0, absmax: .float32(q.absmax),
+                state: .init(quantType: .nf4, blockSize: 64, dtype: "float32", shape: [256]))
+        }
+        XCTAssertEqual(nf4, expected.scalars)
+        XCTAssertNotEqual(nf4, values)
+    }
+}

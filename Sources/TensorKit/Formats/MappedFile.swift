@@ -80,3 +80,61 @@ public enum AtomicFile {
         }
     }
 }
+
+/// A file written through a temporary file beside its target, at any offsets and in any order:
+/// `commit()` fsyncs the temporary file and renames it over `path`; without a commit (an error, or the
+/// writer dropped) the temporary file is removed and the target is left untouched.
+public final class AtomicFileWriter {
+    public let path: String
+    public let temporaryPath: String
+    private var fd: Int32
+
+    public init(path: String) throws {
+        self.path = path
+        temporaryPath = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else {
+            throw TensorKitError.io(file: path, reason: "cannot create \(temporaryPath): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Writes all of `buffer` at byte `offset` of the file (`pwrite`, retrying short writes).
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: Int) throws {
+        guard fd >= 0 else { throw TensorKitError.io(file: path, reason: "write after commit or abort") }
+        var done = 0
+        while done < buffer.count {
+            let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TensorKitError.io(file: path, reason: "write failed: \(String(cString: strerror(errno)))")
+            }
+            done += n
+        }
+    }
+
+    /// Flushes the temporary file to disk and renames it to `path`.
+    public func commit() throws {
+        guard fd >= 0 else { throw TensorKitError.io(file: path, reason: "commit after commit or abort") }
+        guard fsync(fd) == 0 else {
+            abort()
+            throw TensorKitError.io(file: path, reason: "fsync failed: \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        fd = -1
+        guard rename(temporaryPath, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporaryPath)
+            throw TensorKitError.io(file: path, reason: "cannot rename temporary file: \(reason)")
+        }
+    }
+
+    /// Closes and removes the temporary file (nothing after a commit).
+    public func abort() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+        unlink(temporaryPath)
+    }
+
+    deinit { abort() }
+}

@@ -1,0 +1,230 @@
+import Foundation
+
+extension UInt8 {
+    fileprivate var isASCIIWhitespace: Bool { self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D }
+}
+
+/// Which refusal direction goes to which layers, with what scale.
+///
+/// Each entry says: take the direction measured in the residual at layer m (the input of block m,
+/// Hugging Face `hidden_states[m]`, m ∈ [0, nLayers]; m = nLayers is the output of the last block) and
+/// remove it, scaled by s, from the `o_proj`/`down_proj` of blocks a…b (0-based, ⊂ [0, nLayers − 1]).
+///
+/// CLI form: entries separated by commas, each `m:a-b` or `m:a` (one block), optionally `@s`:
+/// `23:11-23,29:24-41@0.8`. `description` prints that form back. JSON (Codable):
+/// `{"entries": [{"measurementLayer": 23, "firstTarget": 11, "lastTarget": 23, "scale": 0.8}]}`;
+/// `LayerPlan(json:)` also accepts the bare array, and `scale` may be omitted (1).
+/// Target spans may not overlap: each block is edited by at most one entry.
+public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
+    public struct Entry: Equatable, Sendable, Codable, CustomStringConvertible {
+        /// m: the residual the direction is measured in.
+        public var measurementLayer: Int
+        /// a…b: the blocks edited.
+        public var targets: ClosedRange<Int>
+        /// s.
+        public var scale: Float
+
+        public init(measurementLayer: Int, targets: ClosedRange<Int>, scale: Float = 1) {
+            self.measurementLayer = measurementLayer
+            self.targets = targets
+            self.scale = scale
+        }
+
+        /// `m:a-b[@s]`.
+        public var description: String {
+            let span = targets.count == 1 ? "\(targets.lowerBound)" : "\(targets.lowerBound)-\(targets.upperBound)"
+            return "\(measurementLayer):\(span)" + (scale == 1 ? "" : "@\(scale)")
+        }
+
+        enum CodingKeys: String, CodingKey { case measurementLayer, firstTarget, lastTarget, scale }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let m = try c.decode(Int.self, forKey: .measurementLayer)
+            let a = try c.decode(Int.self, forKey: .firstTarget)
+            let b = try c.decode(Int.self, forKey: .lastTarget)
+            let s = try c.decodeIfPresent(Float.self, forKey: .scale) ?? 1
+            guard a <= b else {
+                throw AbliterationError.invalidPlan("plan entry {measurementLayer: \(m), firstTarget: \(a), lastTarget: \(b)}: empty span \(a)-\(b)")
+            }
+            self.init(measurementLayer: m, targets: a...b, scale: s)
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(measurementLayer, forKey: .measurementLayer)
+            try c.encode(targets.lowerBound, forKey: .firstTarget)
+            try c.encode(targets.upperBound, forKey: .lastTarget)
+            try c.encode(scale, forKey: .scale)
+        }
+    }
+
+    public var entries: [Entry]
+
+    /// A plan of these entries; throws when two target spans overlap or a scale is not finite.
+    public init(entries: [Entry]) throws {
+        self.entries = entries
+        try checkEntries()
+    }
+
+    /// Parses the CLI form, e.g. `23:11-23,29:24-41@0.8`.
+    public init(parsing text: String) throws {
+        let pieces = text.split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !(pieces.count == 1 && pieces[0].isEmpty) else {
+            throw AbliterationError.invalidPlan("layer plan is empty (expected e.g. 23:11-23,29:24-41@0.8)")
+        }
+        try self.init(entries: pieces.map(LayerPlan.parseEntry))
+    }
+
+    /// Parses JSON: `{"entries": [...]}` or a bare array of entries.
+    public init(json: Data) throws {
+        let decoder = JSONDecoder()
+        let isArray = json.first { !$0.isASCIIWhitespace } == UInt8(ascii: "[")
+        do {
+            if isArray {
+                try self.init(entries: try decoder.decode([Entry].self, from: json))
+            } else {
+                self = try decoder.decode(LayerPlan.self, from: json)
+            }
+        } catch let e as AbliterationError {
+            throw e
+        } catch {
+            throw AbliterationError.invalidPlan("layer plan JSON: \(error)")
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(entries: try c.decode([Entry].self, forKey: .entries))
+    }
+
+    enum CodingKeys: String, CodingKey { case entries }
+
+    /// The plan as pretty JSON.
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// The CLI form.
+    public var description: String { entries.map(\.description).joined(separator: ",") }
+
+    /// Every targeted block, ascending.
+    public var targetLayers: [Int] { entries.flatMap { Array($0.targets) }.sorted() }
+
+    /// The measurement layers the plan needs directions for, ascending, without repeats.
+    public var measurementLayers: [Int] { Array(Set(entries.map(\.measurementLayer))).sorted() }
+
+    /// The entry that edits block `layer`, if any.
+    public func entry(forTarget layer: Int) -> Entry? { entries.first { $0.targets.contains(layer) } }
+
+    /// Checks the plan against a model of `layerCount` blocks: m ∈ [0, layerCount], targets ⊂ [0, layerCount − 1].
+    public func validate(layerCount: Int) throws {
+        for e in entries {
+            guard e.measurementLayer >= 0, e.measurementLayer <= layerCount else {
+                throw AbliterationError.layerOutOfRange(
+                    "plan entry '\(e)': measurement layer \(e.measurementLayer) is outside 0...\(layerCount) (the model has \(layerCount) layers)")
+            }
+            guard e.targets.lowerBound >= 0, e.targets.upperBound < layerCount else {
+                throw AbliterationError.layerOutOfRange(
+                    "plan entry '\(e)': target layers \(e.targets.lowerBound)-\(e.targets.upperBound) are outside 0-\(layerCount - 1) (the model has \(layerCount) layers)")
+            }
+        }
+    }
+
+    // MARK: - Common plans
+
+    /// One direction, measured at `measurementLayer`, applied to every block of the model.
+    public static func allLayers(measurementLayer: Int, layerCount: Int, scale: Float = 1) throws -> LayerPlan {
+        guard layerCount > 0 else { throw AbliterationError.invalidPlan("a model of \(layerCount) layers has nothing to edit") }
+        let plan = try LayerPlan(entries: [Entry(measurementLayer: measurementLayer, targets: 0...(layerCount - 1), scale: scale)])
+        try plan.validate(layerCount: layerCount)
+        return plan
+    }
+
+    /// The write-up's Gemma 3 plan: directions measured at global-attention blocks, each applied to the
+    /// local (sliding-window) blocks before it.
+    ///
+    /// Gemma 3 interleaves `slidingWindowPattern − 1` local blocks with one global block, so block g is
+    /// global when (g + 1) is a multiple of the pattern (5, 11, 17, … for the default 6). For each chosen
+    /// global block g (all of them by default, or `globalLayers`), the direction is measured in the
+    /// residual it writes, `hidden_states[g + 1]`, and applied to the blocks after the previous chosen
+    /// global block (or from `firstTarget`) up to g − 1, or up to g with `includeGlobalLayers`.
+    public static func gemma3(
+        layerCount: Int, slidingWindowPattern: Int = 6, globalLayers: [Int]? = nil, firstTarget: Int = 0,
+        includeGlobalLayers: Bool = false, scale: Float = 1
+    ) throws -> LayerPlan {
+        guard slidingWindowPattern > 1 else {
+            throw AbliterationError.invalidPlan("Gemma 3 plan: sliding window pattern \(slidingWindowPattern) must be at least 2")
+        }
+        let all = stride(from: slidingWindowPattern - 1, to: layerCount, by: slidingWindowPattern).map { $0 }
+        let chosen = (globalLayers ?? all).sorted()
+        for g in chosen where !all.contains(g) {
+            throw AbliterationError.invalidPlan(
+                "Gemma 3 plan: layer \(g) is not a global-attention layer of a \(layerCount)-layer model (those are \(all))")
+        }
+        var entries: [Entry] = []
+        var start = firstTarget
+        for g in chosen {
+            let end = includeGlobalLayers ? g : g - 1
+            if end >= start {
+                entries.append(Entry(measurementLayer: g + 1, targets: start...end, scale: scale))
+            }
+            start = g + 1
+        }
+        guard !entries.isEmpty else {
+            throw AbliterationError.invalidPlan("Gemma 3 plan: no layers to edit for \(layerCount) layers from \(firstTarget)")
+        }
+        let plan = try LayerPlan(entries: entries)
+        try plan.validate(layerCount: layerCount)
+        return plan
+    }
+
+    // MARK: - Parsing
+
+    static func parseEntry(_ text: String) throws -> Entry {
+        func fail(_ why: String) -> AbliterationError {
+            .invalidPlan("plan entry '\(text)': \(why) (expected MEASURE:FIRST-LAST[@SCALE], e.g. 23:11-23@0.8)")
+        }
+        guard !text.isEmpty else { throw fail("empty entry") }
+        var body = Substring(text)
+        var scale: Float = 1
+        if let at = body.firstIndex(of: "@") {
+            let s = body[body.index(after: at)...].trimmingCharacters(in: .whitespaces)
+            guard let v = Float(s), v.isFinite else { throw fail("scale '\(s)' is not a finite number") }
+            scale = v
+            body = body[..<at]
+        }
+        let parts = body.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw fail("needs exactly one ':'") }
+        guard let m = Int(parts[0].trimmingCharacters(in: .whitespaces)) else {
+            throw fail("measurement layer '\(parts[0])' is not an integer")
+        }
+        let span = parts[1].trimmingCharacters(in: .whitespaces)
+        let bounds = span.split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count == 1 || bounds.count == 2, let a = Int(bounds[0].trimmingCharacters(in: .whitespaces)),
+            let b = Int(bounds[bounds.count - 1].trimmingCharacters(in: .whitespaces))
+        else { throw fail("target span '\(span)' is not FIRST-LAST") }
+        guard m >= 0, a >= 0 else { throw fail("layers are 0-based and not negative") }
+        guard a <= b else { throw fail("empty span \(a)-\(b)") }
+        return Entry(measurementLayer: m, targets: a...b, scale: scale)
+    }
+
+    func checkEntries() throws {
+        guard !entries.isEmpty else { throw AbliterationError.invalidPlan("layer plan has no entries") }
+        for e in entries {
+            guard e.scale.isFinite else { throw AbliterationError.invalidPlan("plan entry '\(e)': scale is not finite") }
+            guard e.measurementLayer >= 0, e.targets.lowerBound >= 0 else {
+                throw AbliterationError.invalidPlan("plan entry '\(e)': layers are 0-based and not negative")
+            }
+        }
+        for i in entries.indices {
+            for j in entries.indices where j > i && entries[i].targets.overlaps(entries[j].targets) {
+                throw AbliterationError.invalidPlan(
+                    "plan entries '\(entries[i])' and '\(entries[j])' overlap: a layer can be edited by only one entry")
+            }
+        }
+    }
+}

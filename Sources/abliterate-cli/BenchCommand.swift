@@ -1,0 +1,54 @@
+import AbliterationCore
+import ArgumentParser
+import Foundation
+import TensorKit
+
+/// `abliterate bench`: throughput of the kernels the tool is built on.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the throughput of abliterate's kernels on this machine.",
+        discussion: """
+            Examples:
+              abliterate bench kernels          sgemm, bf16/f16 conversion, dequantization per block type
+              abliterate bench orthogonalize    editing a bf16 4096 x 14336 matrix
+            """,
+        subcommands: [Kernels.self, Orthogonalize.self])
+
+    struct Kernels: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "sgemm GFLOP/s (Tensor.matmul and direct cblas_sgemm), conversion and dequantization GB/s.")
+
+        @Option(help: "Repetitions per measurement (the best is reported).")
+        var repetitions = 10
+
+        @Option(help: "BLAS threads.")
+        var threads = 2
+
+        func run() throws {
+            BLAS.threadCount = threads
+            for result in KernelBenchmark.run(repetitions: repetitions) { print(result) }
+        }
+    }
+
+    struct Orthogonalize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "GB/s of weights for orthogonalizing a matrix against a direction.")
+
+        @Option(help: "Rows (the hidden size).") var rows = 4096
+        @Option(help: "Columns.") var cols = 14336
+        @Option(help: "Storage dtype: BF16, F16 or F32.") var dtype = "BF16"
+        @Option(help: "Worker threads.") var threads = 2
+        @Flag(help: "Use the norm-preserving variant.") var normPreserving = false
+
+        func run() throws {
+            try reportingErrors("bench orthogonalize") {
+                guard let d = DType(rawValue: dtype.uppercased()) else {
+                    throw ValidationError("unknown dtype \(dtype); use BF16, F16 or F32")
+                }
+                print(try OrthogonalizerBenchmark.run(
+                    rows: rows, cols: cols, dtype: d, threads: threads, normPreserving: normPreserving))
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+
+/// Runs `body`; any error becomes one line on standard error, `abliterate COMMAND: message`, and a
+/// non-zero exit.
+func reportingErrors<T>(_ command: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        printError("abliterate \(command): \(error)")
+        throw ExitCode.failure
+    }
+}
+
+/// Writes a line to standard error.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Progress lines on standard error: a bar redrawn in place on a terminal, plain lines otherwise.
+final class ProgressPrinter: @unchecked Sendable {
+    private let label: String
+    private let isTerminal = isatty(2) != 0
+    private let start = Date()
+    private var lastPlainLine = Date.distantPast
+
+    init(_ label: String) { self.label = label }
+
+    func update(done: Int, total: Int, unit: String = "prompts") {
+        let elapsed = max(Date().timeIntervalSince(start), 1e-9)
+        let rate = Double(done) / elapsed
+        if isTerminal {
+            let width = 28
+            let filled = total > 0 ? width * done / total : 0
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            let line = String(format: "\r%@ [%@] %d/%d %@ (%.1f %@/s)", label, bar, done, total, unit, rate, unit)
+            FileHandle.standardError.write(Data(line.utf8))
+            if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
+        } else if done >= total || Date().timeIntervalSince(lastPlainLine) > 5 {
+            lastPlainLine = Date()
+            printError(String(format: "%@: %d/%d %@ (%.1f %@/s)", label, done, total, unit, rate, unit))
+        }
+    }
+}

@@ -1,8 +1,0 @@
-import XCTest
-@testable import AbliterationCore
-
-final class CoreMathTestsErrorTests: XCTestCase {
-    func testErrorDescriptionIsTheMessage() {
-        XCTAssertEqual(AbliterationError.invalidInput("prompts.txt: empty").description, "prompts.txt: empty")
-    }
-}

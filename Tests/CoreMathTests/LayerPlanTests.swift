@@ -1,0 +1,101 @@
+import Foundation
+import XCTest
+@testable import AbliterationCore
+
+final class LayerPlanTests: XCTestCase {
+    func testParsesTheCLIForm() throws {
+        let plan = try LayerPlan(parsing: "23:11-23, 29:24-41@0.8,5:7")
+        XCTAssertEqual(plan.entries, [
+            .init(measurementLayer: 23, targets: 11...23),
+            .init(measurementLayer: 29, targets: 24...41, scale: 0.8),
+            .init(measurementLayer: 5, targets: 7...7),
+        ])
+        XCTAssertEqual(plan.description, "23:11-23,29:24-41@0.8,5:7")
+        XCTAssertEqual(try LayerPlan(parsing: plan.description), plan)
+        XCTAssertEqual(plan.measurementLayers, [5, 23, 29])
+        XCTAssertEqual(plan.targetLayers, [7] + Array(11...41))
+        XCTAssertEqual(plan.entry(forTarget: 30)?.measurementLayer, 29)
+        XCTAssertNil(plan.entry(forTarget: 42))
+        try plan.validate(layerCount: 48)
+    }
+
+    func testDescriptionRoundTripsRandomPlans() throws {
+        try forEachSeed(50, base: 41) { seed, g in
+            var entries: [LayerPlan.Entry] = []
+            var next = 0
+            for _ in 0..<Int.random(in: 1...5, using: &g) {
+                let a = next + Int.random(in: 0...3, using: &g), b = a + Int.random(in: 0...6, using: &g)
+                let scale: Float = Bool.random(using: &g) ? 1 : Float.random(in: 0...2, using: &g)
+                entries.append(.init(measurementLayer: Int.random(in: 0...40, using: &g), targets: a...b, scale: scale))
+                next = b + 1
+            }
+            let plan = try LayerPlan(entries: entries)
+            XCTAssertEqual(try LayerPlan(parsing: plan.description), plan, "seed \(seed): \(plan)")
+            XCTAssertEqual(try LayerPlan(json: plan.jsonData()), plan, "seed \(seed)")
+        }
+    }
+
+    func testJSON() throws {
+        let text = #"{"entries": [{"measurementLayer": 23, "firstTarget": 11, "lastTarget": 23}, {"measurementLayer": 29, "firstTarget": 24, "lastTarget": 41, "scale": 0.8}]}"#
+        let plan = try LayerPlan(json: Data(text.utf8))
+        XCTAssertEqual(plan.description, "23:11-23,29:24-41@0.8")
+        let bare = #"[{"measurementLayer": 3, "firstTarget": 0, "lastTarget": 2, "scale": 1.5}]"#
+        XCTAssertEqual(try LayerPlan(json: Data(bare.utf8)).description, "3:0-2@1.5")
+        let overlapping = #"[{"measurementLayer": 3, "firstTarget": 0, "lastTarget": 2}, {"measurementLayer": 4, "firstTarget": 2, "lastTarget": 5}]"#
+        XCTAssertThrowsError(try LayerPlan(json: Data(overlapping.utf8))) { XCTAssertTrue("\($0)".contains("overlap"), "\($0)") }
+        XCTAssertThrowsError(try LayerPlan(json: Data(("{\"entries\": " + overlapping + "}").utf8))) {
+            XCTAssertTrue("\($0)".contains("'3:0-2' and '4:2-5' overlap"), "\($0)")
+        }
+        XCTAssertThrowsError(try LayerPlan(json: Data("{".utf8))) { XCTAssertTrue("\($0)".contains("layer plan JSON"), "\($0)") }
+        let empty = #"[{"measurementLayer": 3, "firstTarget": 5, "lastTarget": 2}]"#
+        XCTAssertThrowsError(try LayerPlan(json: Data(empty.utf8))) { XCTAssertTrue("\($0)".contains("empty span"), "\($0)") }
+    }
+
+    func testErrorsQuoteTheOffendingEntry() throws {
+        func expectPlanError(_ text: String, _ fragments: [String]) {
+            XCTAssertThrowsError(try LayerPlan(parsing: text), text) { error in
+                guard case AbliterationError.invalidPlan(let m) = error else { return XCTFail("\(error)") }
+                for f in fragments { XCTAssertTrue(m.contains(f), "'\(m)' lacks '\(f)'") }
+            }
+        }
+        expectPlanError("", ["empty"])
+        expectPlanError("23:11-23,", ["plan entry ''"])
+        expectPlanError("23:11-x", ["'23:11-x'", "not FIRST-LAST"])
+        expectPlanError("23-11", ["'23-11'", "':'"])
+        expectPlanError("a:1-2", ["'a:1-2'", "not an integer"])
+        expectPlanError("5:9-3", ["'5:9-3'", "empty span 9-3"])
+        expectPlanError("5:1-3@x", ["'5:1-3@x'", "scale"])
+        expectPlanError("5:1-3@inf", ["'5:1-3@inf'", "scale"])
+        expectPlanError("5:-1-3", ["'5:-1-3'"])
+        expectPlanError("23:11-23,29:20-41", ["'23:11-23'", "'29:20-41'", "overlap"])
+
+        let plan = try LayerPlan(parsing: "23:11-23,49:24-41")
+        XCTAssertThrowsError(try plan.validate(layerCount: 48)) { error in
+            guard case AbliterationError.layerOutOfRange(let m) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(m.contains("'49:24-41'") && m.contains("0...48"), m)
+        }
+        try LayerPlan(parsing: "48:0-47").validate(layerCount: 48)  // the last block's output is measurable
+        XCTAssertThrowsError(try LayerPlan(parsing: "20:40-48").validate(layerCount: 48)) {
+            XCTAssertTrue("\($0)".contains("'20:40-48'") && "\($0)".contains("0-47"), "\($0)")
+        }
+    }
+
+    func testCommonPlans() throws {
+        let all = try LayerPlan.allLayers(measurementLayer: 14, layerCount: 30, scale: 0.9)
+        XCTAssertEqual(all.description, "14:0-29@0.9")
+        XCTAssertThrowsError(try LayerPlan.allLayers(measurementLayer: 31, layerCount: 30))
+
+        // Gemma 3 with 18 blocks (270M): global blocks 5, 11, 17.
+        let g = try LayerPlan.gemma3(layerCount: 18)
+        XCTAssertEqual(g.description, "6:0-4,12:6-10,18:12-16")
+        let withGlobal = try LayerPlan.gemma3(layerCount: 18, includeGlobalLayers: true)
+        XCTAssertEqual(withGlobal.description, "6:0-5,12:6-11,18:12-17")
+        XCTAssertEqual(withGlobal.targetLayers, Array(0..<18))
+        // 48 blocks (12B), two chosen global layers, starting at block 11.
+        let chosen = try LayerPlan.gemma3(layerCount: 48, globalLayers: [23, 29], firstTarget: 11, scale: 0.8)
+        XCTAssertEqual(chosen.description, "24:11-22@0.8,30:24-28@0.8")
+        XCTAssertThrowsError(try LayerPlan.gemma3(layerCount: 48, globalLayers: [24])) {
+            XCTAssertTrue("\($0)".contains("not a global-attention layer"), "\($0)")
+        }
+    }
+}

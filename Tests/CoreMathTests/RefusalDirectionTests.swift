@@ -1,0 +1,142 @@
+import XCTest
+@testable import AbliterationCore
+
+final class RefusalDirectionTests: XCTestCase {
+    /// Synthetic means shaped like an instruction-tuned model's: a large shared component, a refusal
+    /// component that grows the harmful mean and shrinks the harmless mean along it.
+    func means(_ d: Int, _ g: inout SeededGenerator) -> (harmful: [Double], harmless: [Double]) {
+        let common = g.normals(d, scale: 1, offset: 0.5)
+        let refusal = g.normals(d, scale: 0.7)
+        let harmless = zip(common, refusal).map { $0 - 0.3 * $1 }
+        let harmful = zip(common, refusal).map { $0 + 0.7 * $1 }
+        return (harmful, harmless)
+    }
+
+    func testConventionalIsTheDifference() throws {
+        var g = SeededGenerator(seed: 1)
+        let (h, a) = means(17, &g)
+        let r = try RefusalDirection.conventional(harmful: h, harmless: a, layer: 3)
+        XCTAssertEqual(r.method, .conventional)
+        XCTAssertEqual(r.vector, zip(h, a).map { $0 - $1 })
+        XCTAssertEqual(r.norm, norm(r.vector), accuracy: 1e-12 * r.norm)
+        XCTAssertEqual(norm(r.unit64), 1, accuracy: 1e-14)
+        XCTAssertEqual(r.unit.count, 17)
+    }
+
+    func testProjectedIsOrthogonalToTheHarmlessMean_Double() throws {
+        try forEachSeed(30, base: 2) { seed, g in
+            let d = Int.random(in: 2...600, using: &g)
+            let (h, a) = means(d, &g)
+            let p = try RefusalDirection.projected(harmful: h, harmless: a)
+            let cosine = dot(p.unit64, a) / norm(a)
+            XCTAssertLessThan(abs(cosine), 1e-6, "seed \(seed) d \(d)")
+            XCTAssertLessThan(abs(cosine), 1e-14, "seed \(seed): two Gram–Schmidt passes leave no residue")
+            // r′ is r minus its component along â.
+            let r = zip(h, a).map { $0 - $1 }
+            let ahat = a.map { $0 / norm(a) }
+            let expect = zip(r, ahat).map { $0 - dot(r, ahat) * $1 }
+            XCTAssertLessThan(relativeDifference(p.vector, expect), 1e-12, "seed \(seed)")
+            // The f32 unit vector the editor uses is orthogonal to 1e-6 too.
+            let unit32 = p.unit.map(Double.init)
+            XCTAssertLessThan(abs(dot(unit32, a)) / norm(a), 1e-6, "seed \(seed)")
+        }
+    }
+
+    func testProjectedIsOrthogonalToTheHarmlessMean_Float() throws {
+        try forEachSeed(20, base: 3) { seed, g in
+            let d = Int.random(in: 2...400, using: &g)
+            let (h, a) = means(d, &g)
+            let hf = h.map { Float($0) }, af = a.map { Float($0) }
+            let p = try RefusalDirection.projected(harmful: hf, harmless: af)
+            let a64 = af.map(Double.init)
+            XCTAssertLessThan(abs(dot(p.unit64, a64)) / norm(a64), 1e-6, "seed \(seed)")
+        }
+    }
+
+    func testBiprojectedIsOrthogonalToBothHarmlessMeans() throws {
+        try forEachSeed(20, base: 4) { seed, g in
+            let d = Int.random(in: 3...300, using: &g)
+            let (h, a) = means(d, &g)
+            let target = zip(a, g.normals(d, scale: 0.5)).map { $0 + $1 }
+            let b = try RefusalDirection.biprojected(harmful: h, harmless: a, targetHarmless: target, layer: 20, targetLayer: 5)
+            XCTAssertLessThan(abs(dot(b.unit64, a)) / norm(a), 1e-12, "seed \(seed)")
+            XCTAssertLessThan(abs(dot(b.unit64, target)) / norm(target), 1e-12, "seed \(seed)")
+            // Parallel harmless means: biprojected = projected.
+            let p = try RefusalDirection.projected(harmful: h, harmless: a)
+            let same = try RefusalDirection.biprojected(harmful: h, harmless: a, targetHarmless: a.map { 3 * $0 })
+            XCTAssertLessThan(relativeDifference(same.unit64, p.unit64), 1e-12, "seed \(seed)")
+        }
+    }
+
+    func testDiagnosticsOfTheWriteUp() throws {
+        var g = SeededGenerator(seed: 9)
+        let d = 64
+        var harmful = RunningMean(dimension: d), harmless = RunningMean(dimension: d)
+        let (h, a) = means(d, &g)
+        for _ in 0..<200 {
+            try harmful.add(zip(h, g.normals(d, scale: 0.2)).map { $0 + $1 })
+            try harmless.add(zip(a, g.normals(d, scale: 0.2)).map { $0 + $1 })
+        }
+        let diag = try RefusalDiagnostics(harmful: harmful, harmless: harmless, layer: 7)
+        let r = zip(harmful.mean, harmless.mean).map { $0 - $1 }
+        XCTAssertEqual(diag.layer, 7)
+        XCTAssertEqual(diag.harmfulNorm, norm(harmful.mean), accuracy: 1e-12 * diag.harmfulNorm)
+        XCTAssertEqual(diag.harmlessNorm, norm(harmless.mean), accuracy: 1e-12 * diag.harmlessNorm)
+        XCTAssertEqual(diag.directionNorm, norm(r), accuracy: 1e-12 * norm(r))
+        XCTAssertGreaterThan(diag.cosDirectionHarmful, 0)
+        XCTAssertLessThan(diag.cosDirectionHarmless, 0)
+        XCTAssertEqual(diag.cosDirectionHarmless, dot(r, harmless.mean) / (norm(r) * norm(harmless.mean)), accuracy: 1e-12)
+        XCTAssertEqual(diag.cosHarmfulHarmless, dot(harmful.mean, harmless.mean) / (norm(harmful.mean) * norm(harmless.mean)), accuracy: 1e-12)
+        // Fraction of ‖r‖ removed: 1 − √(1 − cos²(r, μ_A)).
+        let c = diag.cosDirectionHarmless
+        XCTAssertEqual(diag.projectionRemovedFraction, 1 - (1 - c * c).squareRoot(), accuracy: 1e-10)
+        XCTAssertGreaterThan(diag.projectionRemovedFraction, 0)
+        // Noise of 0.2 per component, a gap of ‖r′‖ ≈ several units: the classes separate by many σ.
+        let sep = try XCTUnwrap(diag.separation)
+        XCTAssertGreaterThan(sep, 10)
+        let p = try RefusalDirection.make(.projected, harmful: harmful, harmless: harmless)
+        XCTAssertEqual(sep, dot(r, p.unit64) / 0.2, accuracy: 0.15 * sep)
+        XCTAssertNil(try RefusalDiagnostics(harmful: h, harmless: a).separation)
+    }
+
+    func testDegenerateInputsThrowTypedErrors() throws {
+        func expect(_ kind: (String) -> AbliterationError, _ fragment: String, _ body: () throws -> Void) {
+            XCTAssertThrowsError(try body()) { error in
+                guard let e = error as? AbliterationError else { return XCTFail("untyped error \(error)") }
+                XCTAssertTrue(e.description.contains(fragment), "\(e) lacks '\(fragment)'")
+                XCTAssertEqual(e, kind(e.description), "wrong case: \(e)")
+            }
+        }
+        expect(AbliterationError.dimensionMismatch, "layer 4: harmless mean has hidden size 2") {
+            _ = try RefusalDirection.conventional(harmful: [1, 2, 3] as [Double], harmless: [1, 2], layer: 4)
+        }
+        expect(AbliterationError.degenerate, "harmless mean has zero norm") {
+            _ = try RefusalDirection.projected(harmful: [1, 2] as [Double], harmless: [0, 0])
+        }
+        expect(AbliterationError.degenerate, "refusal direction is zero") {
+            _ = try RefusalDirection.conventional(harmful: [1, 2] as [Double], harmless: [1, 2])
+        }
+        expect(AbliterationError.degenerate, "projected refusal direction is zero") {
+            _ = try RefusalDirection.projected(harmful: [2, 4] as [Double], harmless: [1, 2])  // r ∥ μ_A
+        }
+        expect(AbliterationError.degenerate, "component 1 is nan") {
+            _ = try RefusalDirection.conventional(harmful: [1, .nan] as [Double], harmless: [1, 2])
+        }
+        expect(AbliterationError.degenerate, "harmless mean component 0 is inf") {
+            _ = try RefusalDirection.projected(harmful: [1, 1] as [Double], harmless: [.infinity, 2])
+        }
+        expect(AbliterationError.dimensionMismatch, "target harmless mean has hidden size 1") {
+            _ = try RefusalDirection.biprojected(harmful: [1, 2] as [Double], harmless: [3, 1], targetHarmless: [1])
+        }
+        expect(AbliterationError.degenerate, "no vectors measured") {
+            _ = try RefusalDirection.make(.conventional, harmful: RunningMean(dimension: 2), harmless: RunningMean(dimension: 2))
+        }
+        expect(AbliterationError.invalidInput, "target layer's harmless mean") {
+            var m = RunningMean(dimension: 2)
+            try m.add([1.0, 2.0])
+            var n = RunningMean(dimension: 2)
+            try n.add([2.0, 1.0])
+            _ = try RefusalDirection.make(.biprojected, harmful: m, harmless: n)
+        }
+    }
+}
