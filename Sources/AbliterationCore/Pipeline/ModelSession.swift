@@ -24,21 +24,12 @@ public final class ModelSession: @unchecked Sendable {
             throw AbliterationError.invalidInput("\(path): no such file or directory")
         }
         let model = try LanguageModel.load(path: path, adapter: adapter)
-        let tokenizer = try loadTokenizer(path: path)
+        let tokenizer = try model.loadTokenizer()
         guard tokenizer.vocabularySize <= model.configuration.vocabSize else {
             throw AbliterationError.mismatch(
                 "\(path): tokenizer has \(tokenizer.vocabularySize) tokens, the model's vocabulary \(model.configuration.vocabSize)")
         }
         return ModelSession(model: model, tokenizer: tokenizer, path: path, adapter: adapter)
-    }
-
-    /// The tokenizer of a GGUF file (its `tokenizer.ggml.*` metadata) or of a Hugging Face directory
-    /// (`tokenizer.json` + `tokenizer_config.json`).
-    public static func loadTokenizer(path: String) throws -> Tokenizer {
-        var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-        if isDirectory.boolValue { return try Tokenizer.load(directory: path) }
-        return try Tokenizer.load(gguf: try GGUFFile(path: path))
     }
 
     /// A short name for reports: the file or directory name.

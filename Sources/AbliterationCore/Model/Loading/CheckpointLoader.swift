@@ -170,11 +170,18 @@ enum CheckpointLoader {
                 throw AbliterationError.invalidInput("\(directory): missing tensor '\(name)'")
             }
             let shape = expectedShape(name, c)
+            if !isVector(name), let bnb = try BitsAndBytesWeight.read(checkpoint, raw, source: directory) {
+                guard bnb.shape == shape else {
+                    throw AbliterationError.dimensionMismatch("\(directory): tensor '\(raw)' has shape \(bnb.shape), expected \(shape)")
+                }
+                entries[name] = .init(shape: shape, storage: .bitsAndBytes(bnb))
+                continue
+            }
             let tensor = try CheckpointTensors.read(checkpoint, raw, expectedShape: shape, source: directory)
             if isVector(name) {
-                var v = try tensor.toFloat32().scalars
-                if plusOne && architecture.isNormWeight(name) { for i in v.indices { v[i] = 1 + v[i] } }
-                entries[name] = .init(shape: shape, storage: .dense(v))
+                entries[name] = .init(
+                    shape: shape, storage: .dense(try tensor.toFloat32().scalars),
+                    plusOneAtRuntime: plusOne && architecture.isNormWeight(name))
             } else {
                 entries[name] = .init(shape: shape, storage: .stored(tensor))
             }

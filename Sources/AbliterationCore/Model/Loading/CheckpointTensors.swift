@@ -1,7 +1,8 @@
 import Foundation
 import TensorKit
 
-/// Reading one weight from a safetensors checkpoint: dense f32/f16/bf16 as they are.
+/// Reading one dense weight from a safetensors checkpoint (f32, f16, bf16 kept as they are;
+/// bitsandbytes 4-bit weights go through `BitsAndBytesWeight`).
 enum CheckpointTensors {
     static func read(
         _ checkpoint: SafetensorsCheckpoint, _ name: String, expectedShape shape: [Int], source: String

@@ -13,18 +13,22 @@ final class OwnedBytes: @unchecked Sendable {
 /// The weights of a model by Hugging Face name, in Hugging Face layout (`[out, in]`, Q/K rows in
 /// HF order), each kept in its stored type and widened to f32 only in scratch space while used.
 ///
-/// Norm weights are held as *effective* f32 multipliers g (y = x̂ · g): for Gemma g = 1 + w, which is
-/// also what its GGUF files store. The public accessors (`float32`, `replace`, `forEachTensor`) speak
-/// Hugging Face's convention, so for Gemma they read and write w = g − 1.
+/// Norm weights are used as *effective* f32 multipliers g (y = x̂ · g). For Gemma g = 1 + w: its GGUF
+/// files store g, its Hugging Face checkpoints w (the runtime then adds the 1 in f32, as transformers
+/// does). The public accessors (`float32`, `replace`, `forEachTensor`) speak Hugging Face's convention,
+/// so for a Gemma GGUF they read w = g − 1.
 public final class ModelWeights: @unchecked Sendable {
     enum Storage {
         case stored(StoredTensor)
         case dense([Float])
+        case bitsAndBytes(BitsAndBytesWeight)
     }
 
     struct Entry {
         var shape: [Int]
         var storage: Storage
+        /// The stored values are Hugging Face's w of a (1 + w) norm; the runtime adds the 1.
+        var plusOneAtRuntime = false
     }
 
     /// Every tensor name, in model order (embedding, blocks, final norm, head).
@@ -53,11 +57,19 @@ public final class ModelWeights: @unchecked Sendable {
     public func shape(of name: String) throws -> [Int] { try entry(name).shape }
 
     /// How the tensor is held now: its file type, or dense f32 after a merge or a replacement.
+    /// (A bitsandbytes 4-bit weight reports the `U8` of its packed codes; see `isBitsAndBytes4Bit`.)
     public func storageType(of name: String) throws -> StorageType {
         switch try entry(name).storage {
         case .stored(let t): return t.type
         case .dense: return .dense(.f32)
+        case .bitsAndBytes: return .dense(.u8)
         }
+    }
+
+    /// Whether the weight is a bitsandbytes NF4/FP4 weight.
+    public func isBitsAndBytes4Bit(_ name: String) throws -> Bool {
+        if case .bitsAndBytes = try entry(name).storage { return true }
+        return false
     }
 
     /// The stored tensor as read from the file (Hugging Face row order), nil once replaced or merged.
@@ -66,7 +78,10 @@ public final class ModelWeights: @unchecked Sendable {
         return nil
     }
 
-    private func usesPlusOne(_ name: String) -> Bool { normPlusOne && architecture.isNormWeight(name) }
+    /// Whether the stored values are g where Hugging Face has w = g − 1.
+    private func storesEffectiveNorm(_ name: String, _ e: Entry) -> Bool {
+        normPlusOne && architecture.isNormWeight(name) && !e.plusOneAtRuntime
+    }
 
     /// The whole tensor as f32 in Hugging Face's convention.
     public func float32(_ name: String) throws -> Tensor<Float> {
@@ -85,7 +100,7 @@ public final class ModelWeights: @unchecked Sendable {
         let rowLength = e.shape.dropFirst().reduce(1, *)
         var out = [Float](repeating: 0, count: rows.count * rowLength)
         try out.withUnsafeMutableBufferPointer { try dequantizeRows(name, rows, into: $0.baseAddress!) }
-        if usesPlusOne(name) { for i in out.indices { out[i] -= 1 } }
+        if storesEffectiveNorm(name, e) { for i in out.indices { out[i] -= 1 } }
         var shape = e.shape
         if shape.isEmpty { shape = [out.count] } else { shape[0] = rows.count }
         return try Tensor(shape: shape, scalars: out)
@@ -97,9 +112,8 @@ public final class ModelWeights: @unchecked Sendable {
         guard tensor.shape == e.shape || (e.shape.count == 1 && tensor.count == e.shape[0]) else {
             throw AbliterationError.dimensionMismatch("weight '\(name)': replacement shape \(tensor.shape) != \(e.shape)")
         }
-        var values = tensor.scalars
-        if usesPlusOne(name) { for i in values.indices { values[i] += 1 } }
-        entries[name] = Entry(shape: e.shape, storage: .dense(values))
+        entries[name] = Entry(
+            shape: e.shape, storage: .dense(tensor.scalars), plusOneAtRuntime: normPlusOne && architecture.isNormWeight(name))
     }
 
     /// Replaces a weight with edited bf16 values (Hugging Face convention), kept as bf16.
@@ -108,7 +122,7 @@ public final class ModelWeights: @unchecked Sendable {
         guard tensor.shape == e.shape else {
             throw AbliterationError.dimensionMismatch("weight '\(name)': replacement shape \(tensor.shape) != \(e.shape)")
         }
-        if usesPlusOne(name) || e.shape.count == 1 {
+        if e.shape.count == 1 {
             try replace(name, with: tensor.toF32())
             return
         }
@@ -139,6 +153,8 @@ public final class ModelWeights: @unchecked Sendable {
             values.withUnsafeBufferPointer {
                 destination.update(from: $0.baseAddress! + rows.lowerBound * rowLength, count: rows.count * rowLength)
             }
+        case .bitsAndBytes(let w):
+            w.dequantizeRows(rows, into: destination)
         }
     }
 
@@ -146,8 +162,12 @@ public final class ModelWeights: @unchecked Sendable {
     func vector(_ name: String) throws -> [Float] {
         let e = try entry(name)
         switch e.storage {
-        case .dense(let v): return v
+        case .dense(let v): return e.plusOneAtRuntime ? v.map { 1 + $0 } : v
         case .stored(let t): return try t.toFloat32().scalars
+        case .bitsAndBytes(let w):
+            var out = [Float](repeating: 0, count: w.shape.reduce(1, *))
+            out.withUnsafeMutableBufferPointer { w.dequantizeRows(0..<(w.shape.first ?? 1), into: $0.baseAddress!) }
+            return out
         }
     }
 
@@ -167,6 +187,13 @@ public final class ModelWeights: @unchecked Sendable {
                 try t.dequantizeRows(0..<t.rowCount, into: buffer.baseAddress!)
                 return try body(buffer.baseAddress!)
             }
+        case .bitsAndBytes(let w):
+            let count = w.shape.reduce(1, *)
+            if scratch.count < count { scratch = [Float](repeating: 0, count: count) }
+            return try scratch.withUnsafeMutableBufferPointer { buffer in
+                w.dequantizeRows(0..<(w.shape.first ?? 1), into: buffer.baseAddress!)
+                return try body(buffer.baseAddress!)
+            }
         }
     }
 
@@ -183,6 +210,7 @@ public final class ModelWeights: @unchecked Sendable {
             switch e.storage {
             case .stored(let t): return total + t.bytes.count
             case .dense(let v): return total + v.count * 4
+            case .bitsAndBytes(let w): return total + w.packed.bytes.count + w.scales.count * 4
             }
         }
     }

@@ -99,7 +99,7 @@ extension LanguageModel {
             try captureHidden(layer)
             try block(layer, x: x.pointer, packed: packed, scratch: scratch, tables: tables, cache: cache, slots: slots)
         }
-        if blocksNeeded == c.layerCount { try captureHidden(c.layerCount) }
+        try captureHidden(blocksNeeded)  // the output of the last block run
         if let cache, let slots {
             for (s, slot) in slots.enumerated() { cache.advance(slot: slot, by: batch[s].count) }
         }
@@ -108,9 +108,9 @@ extension LanguageModel {
         if points.contains(.finalNorm) {
             let normed = FloatBuffer(total * h)
             try finalNorm(x.pointer, rows: captureRows, into: normed.pointer)
-            var t = try gatherRows(normed.pointer, rows: Array(0..<captureRows.count), point: .finalNorm, batch: packed, positionsPerSequence: positions.count)
-            t = try t.reshaped([captureRows.count, h])
-            residuals[.finalNorm] = t
+            residuals[.finalNorm] = try gatherRows(
+                normed.pointer, rows: Array(0..<captureRows.count), point: .finalNorm, batch: packed,
+                positionsPerSequence: positions.count)
         }
         var logitsTensor: Tensor<Float>?
         if logits == .lastToken {
