@@ -85,8 +85,8 @@ final class EndToEndTests: XCTestCase {
 
         let session = try ModelSession.load(path: input)
         let measurements = try ResidualMeasurement.measure(
-            session: session, harmful: Array(try PromptSet.builtIn(.harmful, split: .train).prefix(16)),
-            harmless: Array(try PromptSet.builtIn(.harmless, split: .train).prefix(16)))
+            session: session, harmful: PromptSet.evenlySpaced(try PromptSet.builtIn(.harmful, split: .train), count: 16),
+            harmless: PromptSet.evenlySpaced(try PromptSet.builtIn(.harmless, split: .train), count: 16))
         let plan = try LayerPlan(parsing: "20:8-24")
         let edits = try ModelEditor.plannedEdits(plan: plan, measurements: measurements, options: AblationOptions(), layerCount: 30)
         let summary = try CheckpointExport.write(session: session, to: output, edits: edits)
@@ -113,8 +113,8 @@ final class EndToEndTests: XCTestCase {
     }
 
     func testMeasuringOnAnNF4CopyGivesTheSameDirection() throws {
-        let harmful = Array(try PromptSet.builtIn(.harmful, split: .train).prefix(64))
-        let harmless = Array(try PromptSet.builtIn(.harmless, split: .train).prefix(64))
+        let harmful = PromptSet.evenlySpaced(try PromptSet.builtIn(.harmful, split: .train), count: 64)
+        let harmless = PromptSet.evenlySpaced(try PromptSet.builtIn(.harmless, split: .train), count: 64)
         let full = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
         let quantized = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
         try MeasurementQuantization.nf4.apply(to: quantized.model)

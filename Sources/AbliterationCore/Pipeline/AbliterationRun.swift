@@ -120,8 +120,8 @@ public enum AbliterationRun {
             let candidates = try options.candidates ?? PlanSearch.defaultCandidates(analysis)
             log("searching \(candidates.count) candidate plans on \(options.searchPrompts) training prompts of each kind")
             let searcher = PlanSearch(
-                harmful: Array(options.harmfulTrain.prefix(options.searchPrompts)),
-                harmless: Array(options.harmlessTrain.prefix(options.searchPrompts)),
+                harmful: PromptSet.evenlySpaced(options.harmfulTrain, count: options.searchPrompts),
+                harmless: PromptSet.evenlySpaced(options.harmlessTrain, count: options.searchPrompts),
                 maxNewTokens: options.searchMaxNewTokens, refusalTarget: options.refusalTarget, evaluation: evaluation)
             let result = try timed("search") {
                 try searcher.run(session: session, measurements: measurements, candidates: candidates, options: options.ablation) { i, n, c in
