@@ -243,9 +243,15 @@ extension LanguageModel {
         try rmsNorm(p + recipe.preFeedForwardNorm, x, rows: t, dim: h, into: s.normed.pointer)
         try linear(p + "mlp.gate_proj.weight", s.normed.pointer, rows: t, inSize: h, outSize: i, into: s.gate.pointer)
         try linear(p + "mlp.up_proj.weight", s.normed.pointer, rows: t, inSize: h, outSize: i, into: s.up.pointer)
-        switch recipe.activation {
-        case .silu: Activations.siluGate(s.gate.pointer, up: s.up.pointer, count: t * i)
-        case .geluTanh: Activations.geluTanhGate(s.gate.pointer, up: s.up.pointer, count: t * i)
+        // The gate nonlinearity, token rows split over the threads.
+        let gate = s.gate.pointer, up = s.up.pointer, activation = recipe.activation
+        let parts = min(LinearKernels.workers, t)
+        DispatchQueue.concurrentPerform(iterations: parts) { w in
+            let lo = t * w / parts * i, n = (t * (w + 1) / parts) * i - lo
+            switch activation {
+            case .silu: Activations.siluGate(gate + lo, up: up + lo, count: n)
+            case .geluTanh: Activations.geluTanhGate(gate + lo, up: up + lo, count: n)
+            }
         }
         try linear(p + "mlp.down_proj.weight", s.gate.pointer, rows: t, inSize: i, outSize: h, into: s.projected.pointer)
         if recipe.sandwichNorms {
