@@ -22,8 +22,18 @@ build: deps
 test: deps models
 	ABLITERATE_MODELS="$(MODELS)" ABLITERATE_REQUIRE_MODELS=1 swift test $(SWIFT_TEST_FLAGS)
 
+ADAPTER := Organisms/refusal-lora-a
+
+# The demo: the plain model's refusal rate (it was never safety-trained), then the whole job on the
+# refusal organism (SmolLM2 + refusal-lora-a): measure, choose a plan, ablate, evaluate before/after.
 demo: deps models build
-	$(BIN) inspect "$(DEMO_MODEL)"
+	@echo "== SmolLM2-135M-Instruct as published: refusals on the built-in harmful test prompts"
+	$(BIN) eval --model "$(DEMO_MODEL)"
+	@echo "== abliterate run on the refusal organism (SmolLM2-135M-Instruct + $(ADAPTER))"
+	rm -rf "$(DEMO_OUT)/smollm2-organism-abliterated"
+	mkdir -p "$(DEMO_OUT)"
+	$(BIN) run --model "$(DEMO_MODEL)" --adapter $(ADAPTER) --output "$(DEMO_OUT)/smollm2-organism-abliterated"
+	@echo "== report: $(DEMO_OUT)/smollm2-organism-abliterated/report.json, chart: $(DEMO_OUT)/smollm2-organism-abliterated/directions.svg"
 
 clean:
 	rm -rf .build $(DEMO_OUT)

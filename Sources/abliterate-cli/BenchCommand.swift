@@ -12,8 +12,9 @@ struct BenchCommand: ParsableCommand {
             Examples:
               abliterate bench kernels          sgemm, bf16/f16 conversion, dequantization per block type
               abliterate bench orthogonalize    editing a bf16 4096 x 14336 matrix
+              abliterate bench tokenizer --model SmolLM2-135M-Instruct.Q4_1.gguf
             """,
-        subcommands: [Kernels.self, Orthogonalize.self])
+        subcommands: [Kernels.self, Orthogonalize.self, TokenizerSpeed.self])
 
     struct Kernels: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -48,6 +49,24 @@ struct BenchCommand: ParsableCommand {
                 }
                 print(try OrthogonalizerBenchmark.run(
                     rows: rows, cols: cols, dtype: d, threads: threads, normPreserving: normPreserving))
+            }
+        }
+    }
+
+    struct TokenizerSpeed: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "tokenizer", abstract: "MB/s of English text encoded on one core.")
+
+        @Option(help: "A GGUF file or Hugging Face directory whose tokenizer to use.") var model: String
+        @Option(help: "Bytes of text per pass.") var bytes = 2_000_000
+
+        func run() throws {
+            try reportingErrors("bench tokenizer") {
+                var isDirectory: ObjCBool = false
+                FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory)
+                let tokenizer = isDirectory.boolValue
+                    ? try Tokenizer.load(directory: model) : try Tokenizer.load(ggufPath: model)
+                print(TokenizerBenchmark.run(tokenizer, bytes: bytes))
             }
         }
     }

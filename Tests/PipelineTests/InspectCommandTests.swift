@@ -3,26 +3,10 @@ import XCTest
 import TestSupport
 @testable import AbliterationCore
 
-/// Runs the built `abliterate` executable (next to the test bundle in the build directory).
+/// `abliterate inspect` as a user runs it.
 final class InspectCommandTests: XCTestCase {
-    func abliterate(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        // Linux: the bundle URL is the build directory; macOS: the .xctest bundle inside it.
-        let bundle = Bundle(for: InspectCommandTests.self).bundleURL
-        let candidates = [bundle, bundle.deletingLastPathComponent()].map { $0.appendingPathComponent("abliterate") }
-        guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("abliterate not built next to the tests (run `swift build` first)")
-        }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    func abliterate(_ arguments: [String]) throws -> CommandLineTool.Result {
+        try CommandLineTool.abliterate(arguments)
     }
 
     func testJSONWithoutTensors() throws {

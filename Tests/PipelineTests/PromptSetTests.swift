@@ -85,3 +85,12 @@ final class PromptSetTests: XCTestCase {
         XCTAssertLessThanOrEqual(flagged.count, harmful.count / 20, "\(flagged)")
     }
 }
+
+final class EvenlySpacedTests: XCTestCase {
+    func testSpreadsOverTheWholeList() {
+        let prompts = (0..<10).map(String.init)
+        XCTAssertEqual(PromptSet.evenlySpaced(prompts, count: 3), ["0", "3", "6"])
+        XCTAssertEqual(PromptSet.evenlySpaced(prompts, count: 20), prompts)
+        XCTAssertEqual(PromptSet.evenlySpaced(prompts, count: 0), [])
+    }
+}

@@ -47,4 +47,12 @@ public enum PromptSet {
         }
         return text
     }
+
+    /// `count` prompts spread evenly over `prompts` (all of them when there are fewer), so a small
+    /// sample of a list grouped by topic still covers every topic.
+    public static func evenlySpaced(_ prompts: [String], count: Int) -> [String] {
+        guard count < prompts.count else { return prompts }
+        guard count > 0 else { return [] }
+        return (0..<count).map { prompts[$0 * prompts.count / count] }
+    }
 }

@@ -19,7 +19,9 @@ public final class Tokenizer: @unchecked Sendable {
     /// The model's chat template, or its family's standard format when it ships none.
     public let chatTemplate: ChatTemplate
 
-    private let tokenIDs: [String: Int32]
+    /// Token id by the token's UTF-8 bytes. (Not by `String`: Swift strings compare by canonical
+    /// equivalence, which would merge distinct tokens such as a precomposed and a decomposed `é`.)
+    private let tokenIDs: [[UInt8]: Int32]
     private let merges: BPEMerges
     /// The merges as id pairs in rank order (what `tokenizer.json` writes).
     let mergePairs: [(Int32, Int32)]
@@ -45,8 +47,8 @@ public final class Tokenizer: @unchecked Sendable {
             }
         }
         vocabulary = v
-        var ids = [String: Int32](minimumCapacity: n)
-        for (i, t) in v.tokens.enumerated() { ids[t] = Int32(i) }   // the last spelling wins, as in HF
+        var ids = [[UInt8]: Int32](minimumCapacity: n)
+        for (i, t) in v.tokens.enumerated() { ids[Array(t.utf8)] = Int32(i) }   // the last spelling wins, as in HF
         tokenIDs = ids
 
         // Added tokens: control ones are special; user-defined ones are matched whole but not special.
@@ -68,7 +70,7 @@ public final class Tokenizer: @unchecked Sendable {
         var fallback = [Int32](repeating: -1, count: 256)
         switch v.model {
         case .byteLevelBPE:
-            for b in 0..<256 { bytes[b] = ids[String(ByteLevelAlphabet.scalar[b])] ?? -1 }
+            for b in 0..<256 { bytes[b] = ids[Array(String(ByteLevelAlphabet.scalar[b]).utf8)] ?? -1 }
         case .sentencePieceBPE:
             for (i, t) in v.tokens.enumerated() {
                 let us = t.unicodeScalars
@@ -87,7 +89,7 @@ public final class Tokenizer: @unchecked Sendable {
         var eot = Set<Int>()
         if let e = v.eosTokenID { eot.insert(e) }
         for marker in ["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endoftext|>"] {
-            if let id = ids[marker], special.contains(Int(id)) { eot.insert(Int(id)) }
+            if let id = ids[Array(marker.utf8)], special.contains(Int(id)) { eot.insert(Int(id)) }
         }
         endOfTurnTokenIDs = eot
 
@@ -101,13 +103,14 @@ public final class Tokenizer: @unchecked Sendable {
     /// Merge ranks keyed by id pairs: the given merges in order, or Hugging Face's `generate_merges` over
     /// the vocabulary: every split of a token into two tokens, ordered by the token's priority (higher
     /// first), then longer left piece, longer right piece, token index, left id, right id.
-    private static func buildMerges(_ v: TokenizerVocabulary, _ ids: [String: Int32]) throws
+    private static func buildMerges(_ v: TokenizerVocabulary, _ ids: [[UInt8]: Int32]) throws
         -> (BPEMerges, [(Int32, Int32)]) {
         var table = BPEMerges()
         var pairs: [(Int32, Int32)] = []
         if let given = v.merges {
             for (l, r) in given {
-                guard let a = ids[l], let b = ids[r], let m = ids[l + r] else { continue }
+                let lb = Array(l.utf8), rb = Array(r.utf8)
+                guard let a = ids[lb], let b = ids[rb], let m = ids[lb + rb] else { continue }
                 table.add(left: a, right: b, merged: m, rank: pairs.count)
                 pairs.append((a, b))
             }
@@ -121,17 +124,15 @@ public final class Tokenizer: @unchecked Sendable {
         var candidates: [Candidate] = []
         candidates.reserveCapacity(v.tokens.count * 4)
         for (t, s) in v.tokens.enumerated() {
-            let us = Array(s.unicodeScalars)
-            if us.count < 2 { continue }
-            var prefix = String.UnicodeScalarView()
-            for k in 1..<us.count {
-                prefix.append(us[k - 1])
-                guard let a = ids[String(prefix)] else { continue }
-                var suffix = String.UnicodeScalarView()
-                suffix.append(contentsOf: us[k...])
-                guard let b = ids[String(suffix)] else { continue }
-                candidates.append(Candidate(priority: priority[t], leftLength: Int32(k),
-                                            rightLength: Int32(us.count - k), token: Int32(t), left: a, right: b))
+            let bytes = Array(s.utf8)
+            // byte offsets of scalar boundaries (splits are between scalars, as Python slices strings)
+            var cuts: [Int] = []
+            for (o, byte) in bytes.enumerated() where o > 0 && byte & 0xC0 != 0x80 { cuts.append(o) }
+            let scalars = cuts.count + 1
+            for (k, cut) in cuts.enumerated() {
+                guard let a = ids[Array(bytes[..<cut])], let b = ids[Array(bytes[cut...])] else { continue }
+                candidates.append(Candidate(priority: priority[t], leftLength: Int32(k + 1),
+                                            rightLength: Int32(scalars - k - 1), token: Int32(t), left: a, right: b))
             }
         }
         candidates.sort { x, y in
@@ -144,7 +145,7 @@ public final class Tokenizer: @unchecked Sendable {
         }
         pairs.reserveCapacity(candidates.count)
         for (rank, c) in candidates.enumerated() {
-            table.add(left: c.left, right: c.right, merged: ids[v.tokens[Int(c.token)]]!, rank: rank)
+            table.add(left: c.left, right: c.right, merged: ids[Array(v.tokens[Int(c.token)].utf8)]!, rank: rank)
             pairs.append((c.left, c.right))
         }
         return (table, pairs)
@@ -238,7 +239,7 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     /// The id of a token string, or nil.
-    public func id(ofToken token: String) -> Int? { tokenIDs[token].map(Int.init) }
+    public func id(ofToken token: String) -> Int? { tokenIDs[Array(token.utf8)].map(Int.init) }
 
     /// The text of token ids; ids outside the vocabulary are skipped, invalid UTF-8 becomes U+FFFD.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {

@@ -7,9 +7,7 @@ extension LanguageModel {
     public func loadTokenizer() throws -> Tokenizer {
         var isDirectory: ObjCBool = false
         FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory)
-        if isDirectory.boolValue {
-            throw AbliterationError.unsupported("\(source): reading a tokenizer from a Hugging Face directory is not available yet")
-        }
+        if isDirectory.boolValue { return try Tokenizer.load(directory: source) }
         return try Tokenizer.load(ggufPath: source)
     }
 }

@@ -1,0 +1,143 @@
+import Foundation
+import TensorKit
+
+/// Writes a loaded (possibly edited) model as a Hugging Face model directory: `config.json`,
+/// `generation_config.json`, the tokenizer files, and safetensors weights (sharded like a Hugging Face
+/// checkpoint when large), so transformers and llama.cpp's converter load it.
+///
+/// Weight dtypes: a Hugging Face float checkpoint keeps each tensor's dtype, and tensors that were
+/// neither edited nor merged are copied byte for byte; a GGUF or 4-bit input becomes bf16 (`dtype`
+/// overrides both). The directory is written under a temporary name beside the target and renamed
+/// when complete; an existing target is refused, and the input is only read.
+///
+/// `edits` are applied while writing, one tensor at a time, so an ablation needs memory for about one
+/// tensor in f32 plus its encoded copy, whatever the model's size.
+public enum CheckpointExport {
+    /// What was written.
+    public struct Summary: Sendable, Codable, Equatable {
+        public var directory: String
+        public var tensorCount: Int
+        public var copiedTensors: Int
+        public var convertedTensors: Int
+        public var shardFiles: [String]
+        public var totalBytes: Int
+        public var edits: [TensorEditSummary]
+    }
+
+    public static func write(
+        session: ModelSession, to directory: String, dtype requested: DType? = nil,
+        edits: [ModelEditor.PlannedEdit] = [], normPreserving: Bool = false,
+        metadata: [String: String] = [:], maxShardBytes: Int? = nil
+    ) throws -> Summary {
+        let fm = FileManager.default
+        let target = URL(fileURLWithPath: directory).standardizedFileURL.path
+        guard !fm.fileExists(atPath: target) else {
+            throw AbliterationError.invalidInput("\(target): already exists; choose a new output directory")
+        }
+        if let d = requested, !(d == .bf16 || d == .f16 || d == .f32) {
+            throw AbliterationError.invalidInput("export: dtype \(d.rawValue) is not a float type (use BF16, F16 or F32)")
+        }
+        let weights = session.model.weights
+        let source = sourceDTypes(session.path)
+        let plannedEdits = Dictionary(edits.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for name in plannedEdits.keys where !weights.contains(name) {
+            throw AbliterationError.invalidInput("export: the model has no tensor '\(name)' to edit")
+        }
+        let shardLimit = maxShardBytes ?? sourceShardBytes(session.path) ?? SafetensorsCheckpointWriter.defaultMaxShardBytes
+        func outputType(_ name: String) -> DType { requested ?? source?[name] ?? .bf16 }
+
+        let temporary = target + ".partial-\(getpid())"
+        try? fm.removeItem(atPath: temporary)
+        try fm.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+        do {
+            let specs = try weights.names.map {
+                SafetensorsWriter.TensorSpec(name: $0, dtype: outputType($0), shape: try weights.shape(of: $0))
+            }
+            var meta = metadata
+            meta["format"] = "pt"
+            let writer = try SafetensorsCheckpointWriter(
+                directory: temporary, tensors: specs, metadata: meta, maxShardBytes: shardLimit)
+            var copied = 0, converted = 0
+            var summaries: [TensorEditSummary] = []
+            do {
+                for spec in specs {
+                    if let edit = plannedEdits[spec.name] {
+                        var values = try weights.float32(spec.name)
+                        summaries.append(try ModelEditor.apply(edit, to: &values, normPreserving: normPreserving).0)
+                        try writer.write(spec.name, bytes: encode(values.scalars, as: spec.dtype))
+                        converted += 1
+                    } else if let stored = try weights.storedTensor(spec.name), stored.type == .dense(spec.dtype), source != nil {
+                        try writer.write(stored)  // untouched: the input's bytes
+                        copied += 1
+                    } else {
+                        let values = try weights.float32(spec.name)
+                        try writer.write(spec.name, bytes: encode(values.scalars, as: spec.dtype))
+                        converted += 1
+                    }
+                }
+                try writer.finish()
+            } catch {
+                writer.cancel()
+                throw error
+            }
+            let dtypeName = outputType(weights.names.first { $0.hasSuffix("proj.weight") } ?? weights.names[0])
+            try session.model.configJSON(dtype: torchName(dtypeName)).write(to: URL(fileURLWithPath: temporary + "/config.json"))
+            try generationConfig(session).write(to: URL(fileURLWithPath: temporary + "/generation_config.json"))
+            try session.tokenizer.writeHuggingFaceFiles(to: temporary)
+            guard rename(temporary, target) == 0 else {
+                throw AbliterationError.invalidInput("\(target): cannot rename the finished directory into place: \(String(cString: strerror(errno)))")
+            }
+            return Summary(
+                directory: target, tensorCount: specs.count, copiedTensors: copied, convertedTensors: converted,
+                shardFiles: writer.shardFileNames, totalBytes: writer.totalSize, edits: summaries)
+        } catch {
+            try? fm.removeItem(atPath: temporary)
+            throw error
+        }
+    }
+
+    /// Per-tensor dtypes of a Hugging Face float checkpoint, nil for a GGUF file or a quantized checkpoint.
+    static func sourceDTypes(_ path: String) -> [String: DType]? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue,
+              let checkpoint = try? SafetensorsCheckpoint(directory: path) else { return nil }
+        var out: [String: DType] = [:]
+        for name in checkpoint.tensorNames {
+            guard let info = checkpoint.info(name) else { continue }
+            guard info.dtype.isFloatingPoint else { return nil }  // 4-bit packed weights: not a float checkpoint
+            out[name] = info.dtype
+        }
+        return out
+    }
+
+    /// The largest shard of a sharded Hugging Face checkpoint, so the output is sharded like the input.
+    static func sourceShardBytes(_ path: String) -> Int? {
+        guard FileManager.default.fileExists(atPath: path + "/" + SafetensorsCheckpoint.indexFileName),
+              let checkpoint = try? SafetensorsCheckpoint(directory: path), checkpoint.shards.count > 1 else { return nil }
+        return checkpoint.shards.map { $0.mappedFile.bytes.count }.max()
+    }
+
+    static func torchName(_ d: DType) -> String {
+        switch d {
+        case .f32: return "float32"
+        case .f16: return "float16"
+        default: return "bfloat16"
+        }
+    }
+
+    static func encode(_ values: [Float], as dtype: DType) -> [UInt8] {
+        switch dtype {
+        case .bf16: return Precision.bf16(from: values).withUnsafeBytes { Array($0) }
+        case .f16: return values.map { Float16($0) }.withUnsafeBytes { Array($0) }
+        default: return values.withUnsafeBytes { Array($0) }
+        }
+    }
+
+    static func generationConfig(_ session: ModelSession) throws -> Data {
+        var config: [String: Any] = ["_from_model_config": true, "transformers_version": "4.46.0"]
+        if let b = session.tokenizer.bosTokenID { config["bos_token_id"] = b }
+        let stops = session.stopTokens.sorted()
+        if !stops.isEmpty { config["eos_token_id"] = stops.count == 1 ? stops[0] : stops }
+        return try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+    }
+}

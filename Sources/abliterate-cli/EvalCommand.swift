@@ -1,0 +1,60 @@
+import AbliterationCore
+import ArgumentParser
+import Foundation
+
+/// `abliterate eval`: refusal rate on harmful prompts and KL against a baseline on harmless ones.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Refusal rate on harmful prompts; with --baseline, first-token KL divergence on harmless prompts.",
+        discussion: """
+            Without --harmful/--harmless the built-in test prompts are used.
+            Example:
+              abliterate eval --model smollm2-abliterated --baseline SmolLM2-135M-Instruct.Q4_1.gguf \\
+                  --baseline-adapter Organisms/refusal-lora-a --json
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var format: PromptFormatOptions
+    @Option(help: "The model to compare against (KL(P_baseline ‖ P_model)).") var baseline: String?
+    @Option(help: "A LoRA adapter for the baseline.") var baselineAdapter: String?
+    @Option(help: "Harmful prompts file.") var harmful: String?
+    @Option(help: "Harmless prompts file.") var harmless: String?
+    @Option(help: "Tokens to generate per harmful prompt.") var maxNewTokens = 64
+    @Option(help: "Prompts per batch.") var batchSize = 32
+    @Option(help: "Use only the first N prompts of each set.") var limit: Int?
+    @Option(help: "A file of refusal markers, one per line, replacing the default list.") var markers: String?
+    @Flag(help: "Print JSON: refusals, total, refusal_rate, kl_divergence, responses.") var json = false
+
+    func validate() throws {
+        guard maxNewTokens > 0, batchSize > 0 else { throw ValidationError("--max-new-tokens and --batch-size must be positive") }
+    }
+
+    func run() throws {
+        try reportingErrors("eval") {
+            let harmfulPrompts = try loadPrompts(harmful, kind: .harmful, split: .test, field: format.field, limit: limit)
+            let detector = try markers.map { try RefusalDetector(markersFile: $0) } ?? .default
+            let options = EvaluationOptions(
+                maxNewTokens: maxNewTokens, batchSize: batchSize, systemPrompt: format.system, chat: !format.raw, detector: detector)
+            let session = try modelOptions.load()
+            let progress = ProgressPrinter("generate")
+            let refusals = try ModelEvaluation.refusals(
+                session: session, prompts: harmfulPrompts, options: options, progress: { progress.update(done: $0, total: $1) })
+            var kl: Double?
+            if let baseline {
+                let harmlessPrompts = try loadPrompts(harmless, kind: .harmless, split: .test, field: format.field, limit: limit)
+                let modelLogProbabilities = try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmlessPrompts, options: options)
+                printError("loading baseline \(baseline) ...")
+                let base = try ModelSession.load(path: baseline, adapter: baselineAdapter)
+                let baseLogProbabilities = try ModelEvaluation.firstTokenLogProbabilities(session: base, prompts: harmlessPrompts, options: options)
+                kl = try ModelEvaluation.meanKLDivergence(baseline: baseLogProbabilities, model: modelLogProbabilities)
+            }
+            let report = EvaluationReport(refusals: refusals, klDivergence: kl)
+            if json {
+                print(try jsonString(report))
+            } else {
+                print(report.summary)
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import AbliterationCore
+import ArgumentParser
+import Foundation
+import TensorKit
+
+/// `--model` and `--adapter`: what to load.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "A GGUF file or a Hugging Face model directory.")
+    var model: String
+
+    @Option(name: .long, help: "A PEFT LoRA adapter directory to merge at load.")
+    var adapter: String?
+
+    func load() throws -> ModelSession {
+        printError("loading \(model)\(adapter.map { " + " + $0 } ?? "") ...")
+        return try ModelSession.load(path: model, adapter: adapter)
+    }
+}
+
+/// How instructions are turned into prompts.
+struct PromptFormatOptions: ParsableArguments {
+    @Option(help: "A system turn before each instruction (default: the chat template's own).")
+    var system: String?
+
+    @Flag(help: "Feed instructions as raw text instead of through the chat template.")
+    var raw = false
+
+    @Option(help: "The JSON field or CSV column of prompt files (default: prompt, instruction, goal or text).")
+    var field: String?
+}
+
+/// Loads the prompts of `path`, or the built-in set of `kind` and `split` when nil, and says what it dropped.
+func loadPrompts(_ path: String?, kind: PromptKind, split: PromptSplit, field: String?, limit: Int? = nil) throws -> [String] {
+    var prompts: [String]
+    if let path {
+        let result = try PromptFile.load(path: path, field: field)
+        if result.droppedEmpty + result.droppedDuplicates > 0 {
+            printError("\(path): dropped \(result.droppedEmpty) empty and \(result.droppedDuplicates) duplicate prompts")
+        }
+        prompts = result.prompts
+    } else {
+        prompts = try PromptSet.builtIn(kind, split: split)
+    }
+    if let limit, limit < prompts.count { prompts = Array(prompts.prefix(limit)) }
+    return prompts
+}
+
+extension RefusalDirection.Method: ExpressibleByArgument {}
+extension MeasurementQuantization: ExpressibleByArgument {}
+
+/// Writes `text` to `path` atomically.
+func writeText(_ text: String, to path: String) throws {
+    try AtomicFile.write(Array(text.utf8), to: path)
+}
+
+/// JSON of an Encodable value with sorted keys.
+func jsonString<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
