@@ -13,5 +13,6 @@ struct Abliterate: ParsableCommand {
         subcommands: [
             RunCommand.self, MeasureCommand.self, AnalyzeCommand.self, AblateCommand.self, EvalCommand.self,
             ConvertCommand.self, GenerateCommand.self, TokenizeCommand.self, InspectCommand.self, BenchCommand.self,
+            RuntimeBenchCommand.self,
         ])
 }

@@ -172,7 +172,7 @@ public final class ModelWeights: @unchecked Sendable {
     }
 
     /// Calls `body` with the whole weight as row-major f32: dense weights directly, stored ones
-    /// widened into `scratch` (grown as needed, reused across calls).
+    /// widened into `scratch` (grown as needed, reused across calls) on all threads.
     func withMatrix<R>(
         _ name: String, scratch: inout [Float], _ body: (UnsafePointer<Float>) throws -> R
     ) throws -> R {
@@ -180,18 +180,12 @@ public final class ModelWeights: @unchecked Sendable {
         switch e.storage {
         case .dense(let values):
             return try values.withUnsafeBufferPointer { try body($0.baseAddress!) }
-        case .stored(let t):
-            let count = t.elementCount
+        case .stored, .bitsAndBytes:
+            let rows = e.shape.first ?? 1, rowLength = e.shape.dropFirst().reduce(1, *)
+            let count = rows * rowLength
             if scratch.count < count { scratch = [Float](repeating: 0, count: count) }
             return try scratch.withUnsafeMutableBufferPointer { buffer in
-                try t.dequantizeRows(0..<t.rowCount, into: buffer.baseAddress!)
-                return try body(buffer.baseAddress!)
-            }
-        case .bitsAndBytes(let w):
-            let count = w.shape.reduce(1, *)
-            if scratch.count < count { scratch = [Float](repeating: 0, count: count) }
-            return try scratch.withUnsafeMutableBufferPointer { buffer in
-                w.dequantizeRows(0..<(w.shape.first ?? 1), into: buffer.baseAddress!)
+                try LinearKernels.dequantizeParallel(self, name, rowCount: rows, rowLength: rowLength, into: buffer.baseAddress!)
                 return try body(buffer.baseAddress!)
             }
         }

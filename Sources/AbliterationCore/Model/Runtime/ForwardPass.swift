@@ -174,10 +174,14 @@ extension LanguageModel {
     /// y (rows, out) = x (rows, in) · Wᵀ (+ b), W stored (out, in).
     func linear(_ name: String, _ x: UnsafePointer<Float>, rows: Int, inSize: Int, outSize: Int,
                 into y: UnsafeMutablePointer<Float>, bias: String? = nil) throws {
-        try weights.withMatrix(name, scratch: &weightScratch) { w in
-            BLAS.sgemm(
-                transposeA: false, transposeB: true, m: rows, n: outSize, k: inSize,
-                a: x, lda: inSize, b: w, ldb: inSize, c: y, ldc: outSize)
+        if rows <= LinearKernels.streamedMaxTokens {
+            try LinearKernels.streamed(weights, name, x: x, tokens: rows, inSize: inSize, outSize: outSize, into: y)
+        } else {
+            try weights.withMatrix(name, scratch: &weightScratch) { w in
+                BLAS.sgemm(
+                    transposeA: false, transposeB: true, m: rows, n: outSize, k: inSize,
+                    a: x, lda: inSize, b: w, ldb: inSize, c: y, ldc: outSize)
+            }
         }
         if let bias {
             let b = try weights.vector(bias)
@@ -239,9 +243,15 @@ extension LanguageModel {
         try rmsNorm(p + recipe.preFeedForwardNorm, x, rows: t, dim: h, into: s.normed.pointer)
         try linear(p + "mlp.gate_proj.weight", s.normed.pointer, rows: t, inSize: h, outSize: i, into: s.gate.pointer)
         try linear(p + "mlp.up_proj.weight", s.normed.pointer, rows: t, inSize: h, outSize: i, into: s.up.pointer)
-        switch recipe.activation {
-        case .silu: Activations.siluGate(s.gate.pointer, up: s.up.pointer, count: t * i)
-        case .geluTanh: Activations.geluTanhGate(s.gate.pointer, up: s.up.pointer, count: t * i)
+        // The gate nonlinearity, token rows split over the threads.
+        let gate = s.gate.pointer, up = s.up.pointer, activation = recipe.activation
+        let parts = min(LinearKernels.workers, t)
+        DispatchQueue.concurrentPerform(iterations: parts) { w in
+            let lo = t * w / parts * i, n = (t * (w + 1) / parts) * i - lo
+            switch activation {
+            case .silu: Activations.siluGate(gate + lo, up: up + lo, count: n)
+            case .geluTanh: Activations.geluTanhGate(gate + lo, up: up + lo, count: n)
+            }
         }
         try linear(p + "mlp.down_proj.weight", s.gate.pointer, rows: t, inSize: i, outSize: h, into: s.projected.pointer)
         if recipe.sandwichNorms {
@@ -305,6 +315,12 @@ extension LanguageModel {
         let h = c.hiddenSize, vocab = c.vocabSize
         let name = c.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight"
         var logits = [Float](repeating: 0, count: rows * vocab)
+        if rows <= LinearKernels.streamedMaxTokens {
+            try logits.withUnsafeMutableBufferPointer {
+                try LinearKernels.streamed(weights, name, x: y, tokens: rows, inSize: h, outSize: vocab, into: $0.baseAddress!)
+            }
+            return try Tensor(shape: [rows, vocab], scalars: finalSoftCap(logits))
+        }
         let chunk = max(1, min(vocab, (1 << 22) / h))
         if weightScratch.count < chunk * h { weightScratch = [Float](repeating: 0, count: chunk * h) }
         try logits.withUnsafeMutableBufferPointer { lp in
@@ -312,7 +328,8 @@ extension LanguageModel {
                 var first = 0
                 while first < vocab {
                     let n = min(chunk, vocab - first)
-                    try weights.dequantizeRows(name, first..<(first + n), into: wp.baseAddress!)
+                    try LinearKernels.dequantizeParallel(
+                        weights, name, rowCount: n, rowLength: h, into: wp.baseAddress!, firstRow: first)
                     BLAS.sgemm(
                         transposeA: false, transposeB: true, m: rows, n: n, k: h,
                         a: y, lda: h, b: wp.baseAddress!, ldb: h, c: lp.baseAddress! + first, ldc: vocab)
@@ -320,10 +337,13 @@ extension LanguageModel {
                 }
             }
         }
-        if let cap = c.finalLogitSoftCap {
-            for i in logits.indices { logits[i] = cap * tanhf(logits[i] / cap) }
-        }
-        return try Tensor(shape: [rows, vocab], scalars: logits)
+        return try Tensor(shape: [rows, vocab], scalars: finalSoftCap(logits))
+    }
+
+    /// cap · tanh(logit / cap) when the configuration has a final soft cap.
+    func finalSoftCap(_ logits: [Float]) -> [Float] {
+        guard let cap = configuration.finalLogitSoftCap else { return logits }
+        return logits.map { cap * tanhf($0 / cap) }
     }
 
     /// Copies the chosen rows out as (rows.count, hidden), refusing non-finite activations.

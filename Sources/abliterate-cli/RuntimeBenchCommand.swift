@@ -1,0 +1,30 @@
+import AbliterationCore
+import ArgumentParser
+import Foundation
+import TensorKit
+
+/// `abliterate bench-runtime --model MODEL`: prompt-processing and decode tokens/s of the runtime.
+struct RuntimeBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-runtime",
+        abstract: "Measure the model runtime's prompt-processing and decode tokens/s.")
+
+    @Option(help: "A GGUF file or a Hugging Face model directory.") var model: String
+    @Option(help: "Prompts per batch.") var batch = 32
+    @Option(help: "Tokens per prompt.") var promptLength = 40
+    @Option(help: "Generated tokens per decode measurement.") var decodeTokens = 32
+    @Option(help: "Repetitions (the best is reported).") var repetitions = 3
+    @Option(help: "CPU threads.") var threads = 2
+
+    func run() throws {
+        try reportingErrors("bench-runtime") {
+            BLAS.threadCount = threads
+            let lm = try LanguageModel.load(path: model)
+            print("\(model) (\(lm.configuration.architecture.rawValue)), \(threads) threads")
+            for r in try RuntimeBenchmark.run(
+                model: lm, batch: batch, promptLength: promptLength, decodeTokens: decodeTokens, repetitions: repetitions) {
+                print(r)
+            }
+        }
+    }
+}
