@@ -13,6 +13,5 @@ struct Abliterate: ParsableCommand {
         subcommands: [
             RunCommand.self, MeasureCommand.self, AnalyzeCommand.self, AblateCommand.self, EvalCommand.self,
             ConvertCommand.self, GenerateCommand.self, TokenizeCommand.self, InspectCommand.self, BenchCommand.self,
-            RuntimeBenchCommand.self,
         ])
 }

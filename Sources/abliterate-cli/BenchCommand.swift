@@ -13,8 +13,9 @@ struct BenchCommand: ParsableCommand {
               abliterate bench kernels          sgemm, bf16/f16 conversion, dequantization per block type
               abliterate bench orthogonalize    editing a bf16 4096 x 14336 matrix
               abliterate bench tokenizer --model SmolLM2-135M-Instruct.Q4_1.gguf
+              abliterate bench runtime --model SmolLM2-135M-Instruct.Q4_1.gguf
             """,
-        subcommands: [Kernels.self, Orthogonalize.self, TokenizerSpeed.self])
+        subcommands: [Kernels.self, Orthogonalize.self, TokenizerSpeed.self, RuntimeBenchCommand.self])
 
     struct Kernels: ParsableCommand {
         static let configuration = CommandConfiguration(

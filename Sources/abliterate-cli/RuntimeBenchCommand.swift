@@ -3,10 +3,10 @@ import ArgumentParser
 import Foundation
 import TensorKit
 
-/// `abliterate bench-runtime --model MODEL`: prompt-processing and decode tokens/s of the runtime.
+/// `abliterate bench runtime --model MODEL`: prompt-processing and decode tokens/s of the runtime.
 struct RuntimeBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-runtime",
+        commandName: "runtime",
         abstract: "Measure the model runtime's prompt-processing and decode tokens/s.")
 
     @Option(help: "A GGUF file or a Hugging Face model directory.") var model: String
@@ -17,7 +17,7 @@ struct RuntimeBenchCommand: ParsableCommand {
     @Option(help: "CPU threads.") var threads = 2
 
     func run() throws {
-        try reportingErrors("bench-runtime") {
+        try reportingErrors("bench runtime") {
             BLAS.threadCount = threads
             let lm = try LanguageModel.load(path: model)
             print("\(model) (\(lm.configuration.architecture.rawValue)), \(threads) threads")
