@@ -33,8 +33,7 @@ struct MeasureCommand: ParsableCommand {
         try reportingErrors("measure") {
             let harmfulPrompts = try loadPrompts(harmful, kind: .harmful, split: .train, field: format.field)
             let harmlessPrompts = try loadPrompts(harmless, kind: .harmless, split: .train, field: format.field)
-            let session = try modelOptions.load()
-            try quantize.apply(to: session.model)
+            let session = try modelOptions.load(quantization: quantize)
             let progress = ProgressPrinter("measure")
             let measurements = try ResidualMeasurement.measure(
                 session: session, harmful: harmfulPrompts, harmless: harmlessPrompts,

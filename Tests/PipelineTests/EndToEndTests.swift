@@ -116,8 +116,8 @@ final class EndToEndTests: XCTestCase {
         let harmful = PromptSet.evenlySpaced(try PromptSet.builtIn(.harmful, split: .train), count: 64)
         let harmless = PromptSet.evenlySpaced(try PromptSet.builtIn(.harmless, split: .train), count: 64)
         let full = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
-        let quantized = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
-        try MeasurementQuantization.nf4.apply(to: quantized.model)
+        let quantized = try ModelSession.load(
+            path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path, quantization: .nf4)
         let a = try ResidualMeasurement.measure(session: full, harmful: harmful, harmless: harmless)
         let b = try ResidualMeasurement.measure(
             session: quantized, harmful: harmful, harmless: harmless, options: MeasurementOptions(quantization: .nf4))

@@ -4,7 +4,9 @@ import TensorKit
 /// Weights to run a measurement on instead of the model's own: the write-up's "measure on a 4-bit
 /// copy, apply to full precision". Every linear weight of the blocks is quantized and dequantized
 /// again (so the forward pass sees exactly the quantized values); norms and embeddings stay as they are,
-/// as bitsandbytes and llama.cpp's Q8_0 models keep them.
+/// as bitsandbytes and llama.cpp's Q8_0 models keep them. With a LoRA adapter, the *base* is quantized
+/// and the adapter merged on top in f32, as QLoRA runs it (`ModelSession.load(path:adapter:quantization:)`):
+/// quantizing the merged weight would round most of a small adapter's change away.
 public enum MeasurementQuantization: String, Sendable, Codable, CaseIterable {
     case none
     /// bitsandbytes NF4, block size 64.
@@ -12,10 +14,9 @@ public enum MeasurementQuantization: String, Sendable, Codable, CaseIterable {
     /// GGML Q8_0 (blocks of 32, one f16 scale).
     case q8_0
 
-    /// Replaces the linear weights of `model` by their quantized values.
-    public func apply(to model: LanguageModel) throws {
+    /// Replaces the linear weights by their quantized values.
+    public func apply(to weights: ModelWeights) throws {
         guard self != .none else { return }
-        let weights = model.weights
         for name in weights.names where name.hasSuffix("_proj.weight") {
             let w = try weights.float32(name)  // (out, in)
             let values: [Float]
@@ -55,7 +56,8 @@ public struct MeasurementOptions: Sendable {
 public enum ResidualMeasurement {
     /// Measures `harmful` and `harmless` on `session` at every residual index 0...layerCount.
     /// `progress(done, total)` is called after each batch. The quantization option, if any, must already
-    /// have been applied to the session's model (see `MeasurementQuantization.apply`); it is recorded.
+    /// have been applied when the session was loaded (`ModelSession.load(path:adapter:quantization:)`);
+    /// it is recorded in the metadata.
     public static func measure(
         session: ModelSession, harmful: [String], harmless: [String], options: MeasurementOptions = .init(),
         progress: ((Int, Int) -> Void)? = nil

@@ -24,9 +24,13 @@ public final class LanguageModel: @unchecked Sendable {
     var weightScratch: [Float] = []
 
     /// Loads a GGUF file or a Hugging Face model directory (detected), and merges the PEFT LoRA
-    /// adapter in `adapter` if given.
-    public static func load(path: String, adapter: String? = nil) throws -> LanguageModel {
+    /// adapter in `adapter` if given. `prepareBase` may change the base weights before the merge (for
+    /// example quantize them, as QLoRA keeps a 4-bit base under an f32 adapter).
+    public static func load(
+        path: String, adapter: String? = nil, prepareBase: ((ModelWeights) throws -> Void)? = nil
+    ) throws -> LanguageModel {
         let loaded = try CheckpointLoader.load(path: path)
+        try prepareBase?(loaded.weights)
         var lora: LoRAAdapter?
         if let adapter {
             let a = try LoRAAdapter.load(directory: adapter)

@@ -102,11 +102,8 @@ public enum AbliterationRun {
 
         log("measuring \(options.harmfulTrain.count) harmful and \(options.harmlessTrain.count) harmless training prompts\(options.measurement.quantization == .none ? "" : " on a \(options.measurement.quantization.rawValue) copy")")
         let measurements = try timed("measure") { () throws -> Measurements in
-            var measureSession = session
-            if options.measurement.quantization != .none {
-                measureSession = try ModelSession.load(path: path, adapter: adapter)
-                try options.measurement.quantization.apply(to: measureSession.model)
-            }
+            let measureSession = options.measurement.quantization == .none
+                ? session : try ModelSession.load(path: path, adapter: adapter, quantization: options.measurement.quantization)
             return try ResidualMeasurement.measure(
                 session: measureSession, harmful: options.harmfulTrain, harmless: options.harmlessTrain, options: options.measurement)
         }
@@ -117,19 +114,33 @@ public enum AbliterationRun {
         if let fixed = options.plan {
             plan = fixed
         } else {
-            let candidates = try options.candidates ?? PlanSearch.defaultCandidates(analysis)
+            var candidates = try options.candidates ?? PlanSearch.defaultCandidates(analysis)
             log("searching \(candidates.count) candidate plans on \(options.searchPrompts) training prompts of each kind")
             let searcher = PlanSearch(
                 harmful: PromptSet.evenlySpaced(options.harmfulTrain, count: options.searchPrompts),
                 harmless: PromptSet.evenlySpaced(options.harmlessTrain, count: options.searchPrompts),
                 maxNewTokens: options.searchMaxNewTokens, refusalTarget: options.refusalTarget, evaluation: evaluation)
-            let result = try timed("search") {
+            var (scored, chosen) = try timed("search") {
                 try searcher.run(session: session, measurements: measurements, candidates: candidates, options: options.ablation) { i, n, c in
                     log("  candidate \(i)/\(n) \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
                 }
             }
-            search = result.candidates
-            plan = candidates[result.chosen]
+            // Refinement: the best plan at 1.25× its scale, when it misses the refusal target.
+            if options.candidates == nil, scored[chosen].refusalRate > options.refusalTarget {
+                let stronger = try LayerPlan(entries: candidates[chosen].entries.map {
+                    LayerPlan.Entry(measurementLayer: $0.measurementLayer, targets: $0.targets, scale: $0.scale * 1.25)
+                })
+                let extra = try timed("search") {
+                    try searcher.run(session: session, measurements: measurements, candidates: [stronger], options: options.ablation) { _, _, c in
+                        log("  refinement \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
+                    }
+                }
+                candidates.append(stronger)
+                scored.append(contentsOf: extra.candidates)
+                chosen = searcher.choose(scored)
+            }
+            search = scored
+            plan = candidates[chosen]
             log("chosen plan: \(plan)")
         }
 

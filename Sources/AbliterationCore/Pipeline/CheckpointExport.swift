@@ -39,6 +39,7 @@ public enum CheckpointExport {
         }
         let weights = session.model.weights
         let source = sourceDTypes(session.path)
+        let sourceCheckpoint = source == nil ? nil : try SafetensorsCheckpoint(directory: session.path)
         let plannedEdits = Dictionary(edits.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for name in plannedEdits.keys where !weights.contains(name) {
             throw AbliterationError.invalidInput("export: the model has no tensor '\(name)' to edit")
@@ -66,8 +67,9 @@ public enum CheckpointExport {
                         summaries.append(try ModelEditor.apply(edit, to: &values, normPreserving: normPreserving).0)
                         try writer.write(spec.name, bytes: encode(values.scalars, as: spec.dtype))
                         converted += 1
-                    } else if let stored = try weights.storedTensor(spec.name), stored.type == .dense(spec.dtype), source != nil {
-                        try writer.write(stored)  // untouched: the input's bytes
+                    } else if let checkpoint = sourceCheckpoint, !weights.modifiedNames.contains(spec.name),
+                              checkpoint.info(spec.name)?.dtype == spec.dtype {
+                        try writer.write(try checkpoint.tensor(spec.name))  // untouched: the input's bytes
                         copied += 1
                     } else {
                         let values = try weights.float32(spec.name)

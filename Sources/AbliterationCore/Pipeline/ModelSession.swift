@@ -10,26 +10,33 @@ public final class ModelSession: @unchecked Sendable {
     /// The model file or directory, and the adapter directory, as given.
     public let path: String
     public let adapter: String?
+    /// The quantization the base weights were put through at load (`.none` normally).
+    public let quantization: MeasurementQuantization
 
-    public init(model: LanguageModel, tokenizer: Tokenizer, path: String, adapter: String?) {
+    public init(model: LanguageModel, tokenizer: Tokenizer, path: String, adapter: String?,
+                quantization: MeasurementQuantization = .none) {
         self.model = model
         self.tokenizer = tokenizer
         self.path = path
         self.adapter = adapter
+        self.quantization = quantization
     }
 
-    /// Loads the model and its tokenizer from `path` (GGUF file or Hugging Face directory).
-    public static func load(path: String, adapter: String? = nil) throws -> ModelSession {
+    /// Loads the model and its tokenizer from `path` (GGUF file or Hugging Face directory). With
+    /// `quantization`, the base weights are quantized before the adapter is merged.
+    public static func load(
+        path: String, adapter: String? = nil, quantization: MeasurementQuantization = .none
+    ) throws -> ModelSession {
         guard FileManager.default.fileExists(atPath: path) else {
             throw AbliterationError.invalidInput("\(path): no such file or directory")
         }
-        let model = try LanguageModel.load(path: path, adapter: adapter)
+        let model = try LanguageModel.load(path: path, adapter: adapter, prepareBase: { try quantization.apply(to: $0) })
         let tokenizer = try model.loadTokenizer()
         guard tokenizer.vocabularySize <= model.configuration.vocabSize else {
             throw AbliterationError.mismatch(
                 "\(path): tokenizer has \(tokenizer.vocabularySize) tokens, the model's vocabulary \(model.configuration.vocabSize)")
         }
-        return ModelSession(model: model, tokenizer: tokenizer, path: path, adapter: adapter)
+        return ModelSession(model: model, tokenizer: tokenizer, path: path, adapter: adapter, quantization: quantization)
     }
 
     /// A short name for reports: the file or directory name.

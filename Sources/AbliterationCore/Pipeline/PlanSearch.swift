@@ -33,12 +33,14 @@ public struct PlanSearch: Sendable {
         self.evaluation = evaluation
     }
 
-    /// The default candidates: for the best-separating layers of the analysis and a few fixed depths,
-    /// the suggested span and a wider one, at scales 1.0 and 0.8... kept small so the search stays cheap.
+    /// The default candidates: for the two best-separating layers of the analysis and the residuals at
+    /// 60%, 65% and 70% of the depth, the suggested span and one reaching 10% of the depth further down,
+    /// at scale 1 (duplicates dropped). `run` then tries the best of them at scale 1.25 when it misses the
+    /// refusal target.
     public static func defaultCandidates(_ analysis: MeasurementAnalysis) throws -> [LayerPlan] {
         let l = analysis.metadata.layerCount
         var layers = analysis.suggestedLayers(count: 2)
-        for f in [0.6, 0.7] { layers.append(Int((f * Double(l)).rounded())) }
+        for f in [0.6, 0.65, 0.7] { layers.append(Int((f * Double(l)).rounded())) }
         var seen = Set<String>()
         var plans: [LayerPlan] = []
         for m in layers where m >= 1 && m <= l {
@@ -77,9 +79,13 @@ public struct PlanSearch: Sendable {
             results.append(candidate)
             progress?(i + 1, candidates.count, candidate)
         }
+        return (results, choose(results))
+    }
+
+    /// Lowest KL among candidates at or under the refusal target; otherwise fewest refusals, then lowest KL.
+    public func choose(_ results: [Candidate]) -> Int {
         let passing = results.indices.filter { results[$0].refusalRate <= refusalTarget }
-        let chosen = passing.min { results[$0].klDivergence < results[$1].klDivergence }
+        return passing.min { results[$0].klDivergence < results[$1].klDivergence }
             ?? results.indices.min { (results[$0].refusals, results[$0].klDivergence) < (results[$1].refusals, results[$1].klDivergence) }!
-        return (results, chosen)
     }
 }

@@ -11,9 +11,9 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "A PEFT LoRA adapter directory to merge at load.")
     var adapter: String?
 
-    func load() throws -> ModelSession {
-        printError("loading \(model)\(adapter.map { " + " + $0 } ?? "") ...")
-        return try ModelSession.load(path: model, adapter: adapter)
+    func load(quantization: MeasurementQuantization = .none) throws -> ModelSession {
+        printError("loading \(model)\(adapter.map { " + " + $0 } ?? "")\(quantization == .none ? "" : " (base as \(quantization.rawValue))") ...")
+        return try ModelSession.load(path: model, adapter: adapter, quantization: quantization)
     }
 }
 

@@ -34,6 +34,8 @@ public final class ModelWeights: @unchecked Sendable {
     /// Every tensor name, in model order (embedding, blocks, final norm, head).
     public let names: [String]
     private var entries: [String: Entry]
+    /// Names whose values were changed after loading (`replace`, a LoRA merge).
+    public private(set) var modifiedNames: Set<String> = []
     private let architecture: ModelArchitecture
     private let normPlusOne: Bool
 
@@ -108,6 +110,7 @@ public final class ModelWeights: @unchecked Sendable {
 
     /// Replaces a weight with edited values (Hugging Face convention), kept as dense f32.
     public func replace(_ name: String, with tensor: Tensor<Float>) throws {
+        defer { modifiedNames.insert(name) }
         let e = try entry(name)
         guard tensor.shape == e.shape || (e.shape.count == 1 && tensor.count == e.shape[0]) else {
             throw AbliterationError.dimensionMismatch("weight '\(name)': replacement shape \(tensor.shape) != \(e.shape)")
@@ -118,6 +121,7 @@ public final class ModelWeights: @unchecked Sendable {
 
     /// Replaces a weight with edited bf16 values (Hugging Face convention), kept as bf16.
     public func replace(_ name: String, with tensor: Tensor<BFloat16>) throws {
+        defer { modifiedNames.insert(name) }
         let e = try entry(name)
         guard tensor.shape == e.shape else {
             throw AbliterationError.dimensionMismatch("weight '\(name)': replacement shape \(tensor.shape) != \(e.shape)")
@@ -193,6 +197,7 @@ public final class ModelWeights: @unchecked Sendable {
 
     /// Stores a computed f32 tensor (LoRA merge) in the effective convention.
     func setDense(_ name: String, _ values: [Float]) throws {
+        defer { modifiedNames.insert(name) }
         let e = try entry(name)
         precondition(values.count == e.shape.reduce(1, *))
         entries[name] = Entry(shape: e.shape, storage: .dense(values))
