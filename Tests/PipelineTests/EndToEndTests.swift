@@ -53,13 +53,19 @@ final class EndToEndTests: XCTestCase {
         XCTAssertFalse(edits.isEmpty)
         let edited = Set(edits.map(\.name))
         for edit in edits {
+            // W′ = W − s·r̂(r̂ᵀW), so r̂ᵀW′ = (1 − s)·r̂ᵀW: zero at s = 1, the rest of it otherwise.
             let w = try saved.model.weights.float32(edit.name)
             let before = try original.model.weights.float32(edit.name)
-            let after = try ModelEditor.remainingProjection(w, direction: edit.direction.unit, orientation: edit.orientation)
-            let was = try ModelEditor.remainingProjection(before, direction: edit.direction.unit, orientation: edit.orientation)
-            // bf16 storage leaves rounding noise only: far below the component that was there.
-            XCTAssertLessThan(after / before.norm(), 1e-3, edit.name)
-            XCTAssertLessThan(after, was * 0.01, edit.name)
+            let r = edit.direction.unit
+            let projectedAfter = try Tensor.matvec(w, r, transpose: true)       // r̂ᵀW′, (in)
+            let projectedBefore = try Tensor.matvec(before, r, transpose: true) // r̂ᵀW, (in)
+            let expected = projectedBefore.map { (1 - edit.scale) * $0 }
+            let residual = zip(projectedAfter, expected).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            let was = projectedBefore.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            // bf16 storage leaves rounding noise only: far below the component that was removed.
+            XCTAssertLessThan(residual / before.norm(), 1e-3, edit.name)
+            XCTAssertLessThan(residual, was * abs(Double(edit.scale)) * 0.01, edit.name)
+            if edit.scale == 1 { XCTAssertLessThan(projectedAfter.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot(), was * 0.01) }
         }
         // Every other tensor is the original's value rounded to bf16, bit for bit.
         let file = try SafetensorsCheckpoint(directory: outcome.output)
