@@ -118,20 +118,37 @@ final class EndToEndTests: XCTestCase {
         }
     }
 
-    func testMeasuringOnAnNF4CopyGivesTheSameDirection() throws {
+    func testMeasuringOnAQ8_0CopyGivesTheSameDirection() throws {
         let harmful = PromptSet.evenlySpaced(try PromptSet.builtIn(.harmful, split: .train), count: 64)
         let harmless = PromptSet.evenlySpaced(try PromptSet.builtIn(.harmless, split: .train), count: 64)
         let full = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
         let quantized = try ModelSession.load(
-            path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path, quantization: .nf4)
+            path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path, quantization: .q8_0)
         let a = try ResidualMeasurement.measure(session: full, harmful: harmful, harmless: harmless)
         let b = try ResidualMeasurement.measure(
-            session: quantized, harmful: harmful, harmless: harmless, options: MeasurementOptions(quantization: .nf4))
-        XCTAssertEqual(b.metadata.quantization, "nf4")
-        let rows = try MeasurementComparison.cosines(a, b, method: .projected)
-        for row in rows where (12...24).contains(row.layer) {
+            session: quantized, harmful: harmful, harmless: harmless, options: MeasurementOptions(quantization: .q8_0))
+        XCTAssertEqual(b.metadata.quantization, "q8_0")
+        for row in try MeasurementComparison.cosines(a, b, method: .projected) where (12...25).contains(row.layer) {
             XCTAssertGreaterThanOrEqual(row.cosine, 0.95, "layer \(row.layer)")
         }
+    }
+
+    /// The write-up's "measure on 4-bit, apply to full precision": the direction measured on an NF4 copy of
+    /// the organism (NF4 base, f32 adapter), applied with the plan `run` chose, removes refusal about as well
+    /// as the full-precision direction does.
+    func testDirectionMeasuredOnNF4RemovesRefusalLikeTheFullOne() throws {
+        let outcome = try OrganismRun.outcome()
+        let quantized = try ModelSession.load(
+            path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path, quantization: .nf4)
+        let measurements = try ResidualMeasurement.measure(
+            session: quantized, harmful: try PromptSet.builtIn(.harmful, split: .train),
+            harmless: try PromptSet.builtIn(.harmless, split: .train), options: MeasurementOptions(quantization: .nf4))
+        let full = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
+        try ModelEditor.apply(
+            plan: try LayerPlan(parsing: outcome.report.plan), measurements: measurements, options: AblationOptions(), to: full.model)
+        let after = try ModelEvaluation.refusals(session: full, prompts: try PromptSet.builtIn(.harmful, split: .test))
+        print("NF4-measured direction, plan \(outcome.report.plan): \(after.refusals)/\(after.total) refusals; full-precision direction: \(outcome.report.after.refusals)/\(outcome.report.after.total)")
+        XCTAssertLessThanOrEqual(abs(after.refusalRate - outcome.report.after.refusalRate), 0.05)
     }
 
     func testCorruptMeasurementsAreRefusedByTheCommand() throws {
