@@ -2,6 +2,7 @@ import Foundation
 import TensorKit
 import XCTest
 @testable import AbliterationCore
+import TestSupport
 
 final class OrthogonalizerTests: XCTestCase {
     /// A random matrix with a strong component along `dir` so the edit has something to remove.

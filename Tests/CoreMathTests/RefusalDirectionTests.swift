@@ -1,5 +1,6 @@
 import XCTest
 @testable import AbliterationCore
+import TestSupport
 
 final class RefusalDirectionTests: XCTestCase {
     /// Synthetic means shaped like an instruction-tuned model's: a large shared component, a refusal

@@ -1,6 +1,7 @@
 import XCTest
 import TensorKit
 @testable import AbliterationCore
+import TestSupport
 
 final class RunningMeanTests: XCTestCase {
     /// Exact-ish reference: two-pass mean and M₂ in f64.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import AbliterationCore
+import TestSupport
 
 final class WinsorizerTests: XCTestCase {
     struct Case: Decodable {

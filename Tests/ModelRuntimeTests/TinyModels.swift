@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import TensorKit
 @testable import AbliterationCore
 
@@ -147,21 +148,7 @@ struct TinyModel {
     }
 }
 
-/// A small deterministic generator (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
-        lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
-    }
-}
+typealias SplitMix = SeededGenerator
 
 /// A fresh temporary directory, removed by the caller.
 func temporaryDirectory(_ label: String) throws -> String {

@@ -1,18 +1,9 @@
 import XCTest
+import TestSupport
 @testable import AbliterationCore
 
 final class KLDivergenceTests: XCTestCase {
-    /// A small deterministic generator (SplitMix64) so the random cases are the same on every run.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias SplitMix64 = SeededGenerator
 
     func randomLogits(_ n: Int, scale: Float, _ rng: inout SplitMix64) -> [Float] {
         (0..<n).map { _ in Float.random(in: -scale...scale, using: &rng) }
@@ -41,7 +32,7 @@ final class KLDivergenceTests: XCTestCase {
     }
 
     func testSelfDivergenceIsZero() throws {
-        var rng = SplitMix64(state: 1)
+        var rng = SplitMix64(seed: 1)
         for _ in 0..<20 {
             let p = randomLogits(1000, scale: 20, &rng)
             XCTAssertEqual(try KLDivergence.fromLogits(p, p), 0, accuracy: 1e-15)
@@ -72,7 +63,7 @@ final class KLDivergenceTests: XCTestCase {
     }
 
     func testMatchesNaiveComputationAndIsNonNegative() throws {
-        var rng = SplitMix64(state: 42)
+        var rng = SplitMix64(seed: 42)
         for trial in 0..<200 {
             let n = Int.random(in: 2...300, using: &rng)
             let p = randomLogits(n, scale: 8, &rng), q = randomLogits(n, scale: 8, &rng)
@@ -86,7 +77,7 @@ final class KLDivergenceTests: XCTestCase {
     /// that are multiples of 1/16 are exact in Float, and log-softmax works from x − max, so the results are
     /// bit-for-bit equal.
     func testInvarianceToAddingAConstant() throws {
-        var rng = SplitMix64(state: 7)
+        var rng = SplitMix64(seed: 7)
         for _ in 0..<50 {
             let p = (0..<500).map { _ in Float(Int.random(in: -160...160, using: &rng)) / 16 }
             let q = (0..<500).map { _ in Float(Int.random(in: -160...160, using: &rng)) / 16 }

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import AbliterationCore
 import TensorKit
+import TestSupport
 
 final class MeasurementsFileTests: XCTestCase {
     var directory: URL!
@@ -15,18 +16,11 @@ final class MeasurementsFileTests: XCTestCase {
 
     /// Random measurements of `layers` blocks and `hidden` components, `count` vectors per class.
     static func synthetic(layers: Int, hidden: Int, count: Int = 5, seed: UInt64 = 1) throws -> Measurements {
-        var state = seed
-        func next() -> Double {  // SplitMix64 → [−1, 1)
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 52) - 1
-        }
+        var g = SeededGenerator(seed: seed)
         func means() throws -> [RunningMean] {
             try (0...layers).map { _ in
                 var m = RunningMean(dimension: hidden)
-                for _ in 0..<count { try m.add((0..<hidden).map { _ in Float(next() + 0.5) }) }
+                for _ in 0..<count { try m.add((0..<hidden).map { _ in g.uniform(-0.5, 1.5) }) }
                 return m
             }
         }
