@@ -98,3 +98,18 @@ final class PrecisionTests: XCTestCase {
         XCTAssertEqual(Precision.bf16Bits(Float(bitPattern: 0x7F80_0001)), 0x7FC0, "signalling NaN becomes quiet")
     }
 }
+
+final class PrecisionBytesTests: XCTestCase {
+    func testBytesMatchTheElementwiseConversions() throws {
+        let values: [Float] = [0, -0, 1, -2.5, 3.14159, .infinity, -.infinity, 65504, 1e-8, 1.0009765625]
+        let bf16 = try Precision.bytes(values, as: .bf16)
+        let f16 = try Precision.bytes(values, as: .f16)
+        let f32 = try Precision.bytes(values, as: .f32)
+        for (i, v) in values.enumerated() {
+            XCTAssertEqual(UInt16(bf16[2 * i]) | UInt16(bf16[2 * i + 1]) << 8, Precision.bf16Bits(v))
+            XCTAssertEqual(UInt16(f16[2 * i]) | UInt16(f16[2 * i + 1]) << 8, Float16(v).bitPattern)
+            XCTAssertEqual(Array(f32[(4 * i)..<(4 * i + 4)]), withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) })
+        }
+        XCTAssertThrowsError(try Precision.bytes(values, as: .i32))
+    }
+}

@@ -65,7 +65,7 @@ public enum CheckpointExport {
                     if let edit = plannedEdits[spec.name] {
                         var values = try weights.float32(spec.name)
                         summaries.append(try ModelEditor.apply(edit, to: &values, normPreserving: normPreserving).0)
-                        try writer.write(spec.name, bytes: encode(values.scalars, as: spec.dtype))
+                        try writer.write(spec.name, bytes: try Precision.bytes(values.scalars, as: spec.dtype))
                         converted += 1
                     } else if let checkpoint = sourceCheckpoint, !weights.modifiedNames.contains(spec.name),
                               checkpoint.info(spec.name)?.dtype == spec.dtype {
@@ -73,7 +73,7 @@ public enum CheckpointExport {
                         copied += 1
                     } else {
                         let values = try weights.float32(spec.name)
-                        try writer.write(spec.name, bytes: encode(values.scalars, as: spec.dtype))
+                        try writer.write(spec.name, bytes: try Precision.bytes(values.scalars, as: spec.dtype))
                         converted += 1
                     }
                 }
@@ -124,14 +124,6 @@ public enum CheckpointExport {
         case .f32: return "float32"
         case .f16: return "float16"
         default: return "bfloat16"
-        }
-    }
-
-    static func encode(_ values: [Float], as dtype: DType) -> [UInt8] {
-        switch dtype {
-        case .bf16: return Precision.bf16(from: values).withUnsafeBytes { Array($0) }
-        case .f16: return values.map { Float16($0) }.withUnsafeBytes { Array($0) }
-        default: return values.withUnsafeBytes { Array($0) }
         }
     }
 

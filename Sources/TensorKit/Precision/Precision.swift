@@ -115,3 +115,25 @@ public enum Precision {
         return out
     }
 }
+
+extension Precision {
+    /// `values` encoded as little-endian bytes of `dtype` (F32, F16 or BF16), written straight into the
+    /// byte array (no intermediate array of the narrow type).
+    public static func bytes(_ values: [Float], as dtype: DType) throws -> [UInt8] {
+        guard let width = [DType.f32: 4, .f16: 2, .bf16: 2][dtype] else {
+            throw TensorKitError.unsupportedType(file: "", tensor: "", type: dtype.rawValue)
+        }
+        var out = [UInt8](repeating: 0, count: values.count * width)
+        guard !values.isEmpty else { return out }
+        values.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBytes { dst in
+                switch dtype {
+                case .bf16: convertF32ToBF16(src.baseAddress!, dst.baseAddress!.assumingMemoryBound(to: UInt16.self), count: values.count)
+                case .f16: convertF32ToF16(src.baseAddress!, dst.baseAddress!.assumingMemoryBound(to: UInt16.self), count: values.count)
+                default: dst.copyMemory(from: UnsafeRawBufferPointer(src))
+                }
+            }
+        }
+        return out
+    }
+}
