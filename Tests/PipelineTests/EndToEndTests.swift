@@ -133,24 +133,6 @@ final class EndToEndTests: XCTestCase {
         }
     }
 
-    /// The write-up's "measure on 4-bit, apply to full precision": the direction measured on an NF4 copy of
-    /// the organism (NF4 base, f32 adapter), applied with the plan `run` chose, removes refusal about as well
-    /// as the full-precision direction does.
-    func testDirectionMeasuredOnNF4RemovesRefusalLikeTheFullOne() throws {
-        let outcome = try OrganismRun.outcome()
-        let quantized = try ModelSession.load(
-            path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path, quantization: .nf4)
-        let measurements = try ResidualMeasurement.measure(
-            session: quantized, harmful: try PromptSet.builtIn(.harmful, split: .train),
-            harmless: try PromptSet.builtIn(.harmless, split: .train), options: MeasurementOptions(quantization: .nf4))
-        let full = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
-        try ModelEditor.apply(
-            plan: try LayerPlan(parsing: outcome.report.plan), measurements: measurements, options: AblationOptions(), to: full.model)
-        let after = try ModelEvaluation.refusals(session: full, prompts: try PromptSet.builtIn(.harmful, split: .test))
-        print("NF4-measured direction, plan \(outcome.report.plan): \(after.refusals)/\(after.total) refusals; full-precision direction: \(outcome.report.after.refusals)/\(outcome.report.after.total)")
-        XCTAssertLessThanOrEqual(abs(after.refusalRate - outcome.report.after.refusalRate), 0.05)
-    }
-
     func testCorruptMeasurementsAreRefusedByTheCommand() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("abliterate-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
