@@ -38,14 +38,15 @@ public enum CheckpointExport {
             throw AbliterationError.invalidInput("export: dtype \(d.rawValue) is not a float type (use BF16, F16 or F32)")
         }
         let weights = session.model.weights
-        let source = sourceDTypes(session.path)
-        let sourceCheckpoint = source == nil ? nil : try SafetensorsCheckpoint(directory: session.path)
+        let sourceCheckpoint = floatCheckpoint(session.path)
         let plannedEdits = Dictionary(edits.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for name in plannedEdits.keys where !weights.contains(name) {
             throw AbliterationError.invalidInput("export: the model has no tensor '\(name)' to edit")
         }
-        let shardLimit = maxShardBytes ?? sourceShardBytes(session.path) ?? SafetensorsCheckpointWriter.defaultMaxShardBytes
-        func outputType(_ name: String) -> DType { requested ?? source?[name] ?? .bf16 }
+        // Shard like the input: its largest shard, when it has several.
+        let sourceShardBytes = sourceCheckpoint.flatMap { c in c.shards.count > 1 ? c.shards.map { $0.mappedFile.bytes.count }.max() : nil }
+        let shardLimit = maxShardBytes ?? sourceShardBytes ?? SafetensorsCheckpointWriter.defaultMaxShardBytes
+        func outputType(_ name: String) -> DType { requested ?? sourceCheckpoint?.info(name)?.dtype ?? .bf16 }
 
         let temporary = target + ".partial-\(getpid())"
         try? fm.removeItem(atPath: temporary)
@@ -98,25 +99,14 @@ public enum CheckpointExport {
         }
     }
 
-    /// Per-tensor dtypes of a Hugging Face float checkpoint, nil for a GGUF file or a quantized checkpoint.
-    static func sourceDTypes(_ path: String) -> [String: DType]? {
+    /// The input as a Hugging Face float checkpoint, nil for a GGUF file or a quantized checkpoint.
+    static func floatCheckpoint(_ path: String) -> SafetensorsCheckpoint? {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue,
               let checkpoint = try? SafetensorsCheckpoint(directory: path) else { return nil }
-        var out: [String: DType] = [:]
-        for name in checkpoint.tensorNames {
-            guard let info = checkpoint.info(name) else { continue }
-            guard info.dtype.isFloatingPoint else { return nil }  // 4-bit packed weights: not a float checkpoint
-            out[name] = info.dtype
-        }
-        return out
-    }
-
-    /// The largest shard of a sharded Hugging Face checkpoint, so the output is sharded like the input.
-    static func sourceShardBytes(_ path: String) -> Int? {
-        guard FileManager.default.fileExists(atPath: path + "/" + SafetensorsCheckpoint.indexFileName),
-              let checkpoint = try? SafetensorsCheckpoint(directory: path), checkpoint.shards.count > 1 else { return nil }
-        return checkpoint.shards.map { $0.mappedFile.bytes.count }.max()
+        // 4-bit packed weights: not a float checkpoint.
+        for name in checkpoint.tensorNames where checkpoint.info(name)?.dtype.isFloatingPoint != true { return nil }
+        return checkpoint
     }
 
     static func torchName(_ d: DType) -> String {
