@@ -85,7 +85,7 @@ public enum AbliterationRun {
         var seconds: [String: Double] = [:]
         func timed<T>(_ step: String, _ body: () throws -> T) rethrows -> T {
             let start = Date()
-            defer { seconds[step] = Date().timeIntervalSince(start) }
+            defer { seconds[step, default: 0] += Date().timeIntervalSince(start) }
             return try body()
         }
         let evaluation = options.evaluation
