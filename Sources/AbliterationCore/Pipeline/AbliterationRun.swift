@@ -120,8 +120,12 @@ public enum AbliterationRun {
                 harmful: PromptSet.evenlySpaced(options.harmfulTrain, count: options.searchPrompts),
                 harmless: PromptSet.evenlySpaced(options.harmlessTrain, count: options.searchPrompts),
                 maxNewTokens: options.searchMaxNewTokens, refusalTarget: options.refusalTarget, evaluation: evaluation)
+            let searchBaseline = try timed("search") { try searcher.baseline(session: session) }
             var (scored, chosen) = try timed("search") {
-                try searcher.run(session: session, measurements: measurements, candidates: candidates, options: options.ablation) { i, n, c in
+                try searcher.run(
+                    session: session, measurements: measurements, candidates: candidates, options: options.ablation,
+                    baseline: searchBaseline
+                ) { i, n, c in
                     log("  candidate \(i)/\(n) \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
                 }
             }
@@ -131,7 +135,10 @@ public enum AbliterationRun {
                     LayerPlan.Entry(measurementLayer: $0.measurementLayer, targets: $0.targets, scale: $0.scale * 1.25)
                 })
                 let extra = try timed("search") {
-                    try searcher.run(session: session, measurements: measurements, candidates: [stronger], options: options.ablation) { _, _, c in
+                    try searcher.run(
+                        session: session, measurements: measurements, candidates: [stronger], options: options.ablation,
+                        baseline: searchBaseline
+                    ) { _, _, c in
                         log("  refinement \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
                     }
                 }

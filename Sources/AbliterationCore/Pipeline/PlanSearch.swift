@@ -55,15 +55,22 @@ public struct PlanSearch: Sendable {
         return plans
     }
 
-    /// Scores every candidate and returns them with the index of the chosen one.
+    /// The unedited model's first-token log-probabilities on the harmless search prompts, the reference
+    /// every candidate's KL is taken against. Compute it once per search, before any edit.
+    public func baseline(session: ModelSession) throws -> [[Float]] {
+        try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmless, options: evaluation)
+    }
+
+    /// Scores every candidate and returns them with the index of the chosen one. `baseline` is
+    /// `baseline(session:)`, computed on the unedited model (by this call when nil).
     public func run(
         session: ModelSession, measurements: Measurements, candidates: [LayerPlan], options: AblationOptions,
-        progress: ((Int, Int, Candidate) -> Void)? = nil
+        baseline: [[Float]]? = nil, progress: ((Int, Int, Candidate) -> Void)? = nil
     ) throws -> (candidates: [Candidate], chosen: Int) {
         guard !candidates.isEmpty else { throw AbliterationError.invalidPlan("plan search: no candidate plans") }
         var evaluation = self.evaluation
         evaluation.maxNewTokens = maxNewTokens
-        let baseline = try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmless, options: evaluation)
+        let baseline = try baseline ?? self.baseline(session: session)
         var results: [Candidate] = []
         for (i, plan) in candidates.enumerated() {
             let names = try ModelEditor.plannedEdits(
