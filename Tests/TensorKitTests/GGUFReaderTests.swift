@@ -3,6 +3,27 @@ import XCTest
 import TestSupport
 @testable import TensorKit
 
+/// Writes `bytes` to a temporary `fileName`, opens it with `open`, and asserts it fails with `.malformed`
+/// naming the file and `key`, with a reason containing `reason`.
+func assertMalformed(
+    _ bytes: [UInt8], fileName: String, key: String, reason: String, line: UInt = #line,
+    open: (String) throws -> Void
+) throws {
+    let path = temporaryPath(fileName)
+    defer { unlink(path) }
+    try AtomicFile.write(bytes, to: path)
+    XCTAssertThrowsError(try open(path), line: line) { error in
+        guard case let .malformed(file, k, r)? = error as? TensorKitError else {
+            return XCTFail("expected .malformed, got \(error)", line: line)
+        }
+        XCTAssertEqual(file, path, line: line)
+        XCTAssertEqual(k, key, line: line)
+        XCTAssertTrue(r.contains(reason), "reason '\(r)' lacks '\(reason)'", line: line)
+        let message = "\(error)"
+        XCTAssertTrue(message.contains(path) && message.contains(key), message, line: line)
+    }
+}
+
 /// A fresh path in the temporary directory, removed by the caller's `defer`.
 func temporaryPath(_ name: String) -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("tensorkit-\(UUID().uuidString)-\(name)").path

@@ -42,21 +42,9 @@ struct RawGGUF {
 }
 
 final class MalformedGGUFTests: XCTestCase {
-    /// Opens `bytes` as a GGUF file and asserts it fails with `.malformed` naming the file and `key`,
-    /// with a reason containing `reason`.
     func assertMalformed(_ bytes: [UInt8], key: String, reason: String, line: UInt = #line) throws {
-        let path = temporaryPath("bad.gguf")
-        defer { unlink(path) }
-        try AtomicFile.write(bytes, to: path)
-        XCTAssertThrowsError(try GGUFFile(path: path), line: line) { error in
-            guard case let .malformed(file, k, r)? = error as? TensorKitError else {
-                return XCTFail("expected .malformed, got \(error)", line: line)
-            }
-            XCTAssertEqual(file, path, line: line)
-            XCTAssertEqual(k, key, line: line)
-            XCTAssertTrue(r.contains(reason), "reason '\(r)' lacks '\(reason)'", line: line)
-            let message = "\(error)"
-            XCTAssertTrue(message.contains(path) && message.contains(key), message, line: line)
+        try TensorKitTests.assertMalformed(bytes, fileName: "bad.gguf", key: key, reason: reason, line: line) {
+            _ = try GGUFFile(path: $0)
         }
     }
 
