@@ -129,21 +129,18 @@ public enum AbliterationRun {
                     log("  candidate \(i)/\(n) \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
                 }
             }
-            // Refinement: the best plan at 1.25× its scale, when it misses the refusal target.
+            // Refinement: the smallest scale of the best plan that reaches the target, when it misses it.
             if options.candidates == nil, scored[chosen].refusalRate > options.refusalTarget {
-                let stronger = try LayerPlan(entries: candidates[chosen].entries.map {
-                    LayerPlan.Entry(measurementLayer: $0.measurementLayer, targets: $0.targets, scale: $0.scale * 1.25)
-                })
-                let extra = try timed("search") {
-                    try searcher.run(
-                        session: session, measurements: measurements, candidates: [stronger], options: options.ablation,
+                let tried = try timed("search") {
+                    try searcher.refine(
+                        candidates[chosen], session: session, measurements: measurements, options: options.ablation,
                         baseline: searchBaseline
-                    ) { _, _, c in
+                    ) { c in
                         log("  refinement \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
                     }
                 }
-                candidates.append(stronger)
-                scored.append(contentsOf: extra.candidates)
+                candidates.append(contentsOf: tried.map(\.plan))
+                scored.append(contentsOf: tried.map(\.candidate))
                 chosen = searcher.choose(scored)
             }
             search = scored

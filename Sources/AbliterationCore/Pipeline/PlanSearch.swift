@@ -35,8 +35,8 @@ public struct PlanSearch: Sendable {
 
     /// The default candidates: for the two best-separating layers of the analysis and the residuals at
     /// 60%, 65% and 70% of the depth, the suggested span and one reaching 10% of the depth further down,
-    /// at scale 1 (duplicates dropped). `run` then tries the best of them at scale 1.25 when it misses the
-    /// refusal target.
+    /// at scale 1 (duplicates dropped). `run` then refines the best of them by its scale (`refine`) when
+    /// it misses the refusal target.
     public static func defaultCandidates(_ analysis: MeasurementAnalysis) throws -> [LayerPlan] {
         let l = analysis.metadata.layerCount
         var layers = analysis.suggestedLayers(count: 2)
@@ -87,6 +87,29 @@ public struct PlanSearch: Sendable {
             progress?(i + 1, candidates.count, candidate)
         }
         return (results, choose(results))
+    }
+
+    /// Scores `plan` at the global scale factors `refinement` asks for (growing until one reaches the
+    /// refusal target, then bisecting towards the smallest that does) and returns every plan tried with
+    /// its score, in the order tried. `baseline` is `baseline(session:)` of the unedited model.
+    public func refine(
+        _ plan: LayerPlan, session: ModelSession, measurements: Measurements, options: AblationOptions,
+        baseline: [[Float]], refinement: ScaleRefinement = .init(), progress: ((Candidate) -> Void)? = nil
+    ) throws -> [(plan: LayerPlan, candidate: Candidate)] {
+        var refinement = refinement
+        var tried: [(plan: LayerPlan, candidate: Candidate)] = []
+        while let factor = refinement.next {
+            let scaled = try LayerPlan(entries: plan.entries.map {
+                LayerPlan.Entry(measurementLayer: $0.measurementLayer, targets: $0.targets, scale: $0.scale * factor)
+            })
+            let scored = try run(
+                session: session, measurements: measurements, candidates: [scaled], options: options, baseline: baseline)
+            let candidate = scored.candidates[0]
+            tried.append((scaled, candidate))
+            progress?(candidate)
+            refinement.record(factor: factor, reachedTarget: candidate.refusalRate <= refusalTarget)
+        }
+        return tried
     }
 
     /// Lowest KL among candidates at or under the refusal target; otherwise fewest refusals, then lowest KL.
