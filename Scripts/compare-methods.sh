@@ -12,7 +12,7 @@ ADAPTER=Organisms/refusal-lora-a
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 PLANS=("$@")
-[ ${#PLANS[@]} -gt 0 ] || PLANS=("20:8-24" "20:8-24@1.3")
+[ ${#PLANS[@]} -gt 0 ] || PLANS=("21:6-25" "21:6-25@1.15" "21:6-25@1.25" "21:6-25@1.5")
 
 $BIN measure --model "$MODEL" --adapter $ADAPTER --output "$WORK/full.safetensors" >&2
 $BIN measure --model "$MODEL" --adapter $ADAPTER --quantize nf4 --output "$WORK/nf4.safetensors" >&2
