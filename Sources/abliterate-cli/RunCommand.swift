@@ -9,7 +9,7 @@ struct RunCommand: ParsableCommand {
         abstract: "Measure, choose a plan, ablate, write the model and evaluate it against the original.",
         discussion: """
             Writes DIR (a Hugging Face model directory) with report.json, measurements.safetensors and directions.svg.
-            Without --plan, candidate plans from the analysis are scored on training prompts and the best is used.
+            Without --plan, candidate plans from the analysis are scored on training prompts; when none reaches the refusal target, the best one's scale is refined (x1.25, then bisected). The lowest-KL plan that reaches the target is used (else the one with the fewest refusals).
             Example:
               abliterate run --model SmolLM2-135M-Instruct.Q4_1.gguf --adapter Organisms/refusal-lora-a --output smollm2-abliterated
             """)
