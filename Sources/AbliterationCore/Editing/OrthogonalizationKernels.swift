@@ -41,12 +41,7 @@ enum OrthogonalizationKernels {
         let tile = tileWidth(cols: cols, threads: threads)
         let tiles = (cols + tile - 1) / tile
         let workers = max(1, min(threads, tiles))
-        let wBits = UInt(bitPattern: w), rBits = UInt(bitPattern: r)
-        let pBits = UInt(bitPattern: projections), kBits = UInt(bitPattern: scales)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let w = UnsafeMutablePointer<T>(bitPattern: wBits)!, r = UnsafePointer<Float>(bitPattern: rBits)!
-            let projections = UnsafeMutablePointer<Float>(bitPattern: pBits)!
-            let scales = UnsafeMutablePointer<Float>(bitPattern: kBits)!
             let acc = UnsafeMutablePointer<Double>.allocate(capacity: tile)  // (tile) Σ r_i w_ij
             let sq = UnsafeMutablePointer<Double>.allocate(capacity: tile)  // (tile) Σ w_ij²
             let k = UnsafeMutablePointer<Float>.allocate(capacity: tile)  // (tile)
@@ -114,18 +109,11 @@ enum OrthogonalizationKernels {
         _ w: UnsafeMutablePointer<T>, rows: Int, cols: Int, direction r: UnsafePointer<Float>, scale s: Float,
         projections p: UnsafePointer<Float>, scales: UnsafePointer<Float>?, threads: Int
     ) {
-        let chunk = max(1, (rows + threads - 1) / threads)
-        let workers = (rows + chunk - 1) / chunk
-        let wBits = UInt(bitPattern: w), rBits = UInt(bitPattern: r), pBits = UInt(bitPattern: p)
-        let kBits = scales.map { UInt(bitPattern: $0) }
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let w = UnsafeMutablePointer<T>(bitPattern: wBits)!, r = UnsafePointer<Float>(bitPattern: rBits)!
-            let p = UnsafePointer<Float>(bitPattern: pBits)!
-            let k = kBits.map { UnsafePointer<Float>(bitPattern: $0)! }
-            for i in (worker * chunk)..<min(rows, (worker + 1) * chunk) {
+        forEachRowChunk(rows: rows, threads: threads) { chunk in
+            for i in chunk {
                 let row = w + i * cols
                 let c = s * r[i]
-                if let k {
+                if let k = scales {
                     for j in 0..<cols { row[j] = T.narrow(T.widen(row[j]) / k[j] + c * p[j]) }
                 } else if c != 0 {
                     for j in 0..<cols { row[j] = T.narrow(T.widen(row[j]) + c * p[j]) }
@@ -141,15 +129,8 @@ enum OrthogonalizationKernels {
         threads: Int
     ) {
         let rr = directionNormSquared(r, cols)
-        let chunk = max(1, (rows + threads - 1) / threads)
-        let workers = (rows + chunk - 1) / chunk
-        let eBits = UInt(bitPattern: e), rBits = UInt(bitPattern: r)
-        let pBits = UInt(bitPattern: projections), kBits = UInt(bitPattern: scales)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let e = UnsafeMutablePointer<T>(bitPattern: eBits)!, r = UnsafePointer<Float>(bitPattern: rBits)!
-            let projections = UnsafeMutablePointer<Float>(bitPattern: pBits)!
-            let scales = UnsafeMutablePointer<Float>(bitPattern: kBits)!
-            for v in (worker * chunk)..<min(rows, (worker + 1) * chunk) {
+        forEachRowChunk(rows: rows, threads: threads) { chunk in
+            for v in chunk {
                 let row = e + v * cols
                 var d = 0.0, sq = 0.0
                 for j in 0..<cols {
@@ -176,18 +157,11 @@ enum OrthogonalizationKernels {
         _ e: UnsafeMutablePointer<T>, rows: Int, cols: Int, direction r: UnsafePointer<Float>, scale s: Float,
         projections p: UnsafePointer<Float>, scales: UnsafePointer<Float>?, threads: Int
     ) {
-        let chunk = max(1, (rows + threads - 1) / threads)
-        let workers = (rows + chunk - 1) / chunk
-        let eBits = UInt(bitPattern: e), rBits = UInt(bitPattern: r), pBits = UInt(bitPattern: p)
-        let kBits = scales.map { UInt(bitPattern: $0) }
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let e = UnsafeMutablePointer<T>(bitPattern: eBits)!, r = UnsafePointer<Float>(bitPattern: rBits)!
-            let p = UnsafePointer<Float>(bitPattern: pBits)!
-            let k = kBits.map { UnsafePointer<Float>(bitPattern: $0)! }
-            for v in (worker * chunk)..<min(rows, (worker + 1) * chunk) {
+        forEachRowChunk(rows: rows, threads: threads) { chunk in
+            for v in chunk {
                 let row = e + v * cols
                 let c = s * p[v]
-                if let k {
+                if let k = scales {
                     let kv = k[v]
                     for j in 0..<cols { row[j] = T.narrow(T.widen(row[j]) / kv + c * r[j]) }
                 } else if c != 0 {
@@ -220,6 +194,16 @@ enum OrthogonalizationKernels {
         var s = 0.0
         for i in 0..<n { s += Double(r[i]) * Double(r[i]) }
         return s
+    }
+
+    /// Runs `body` on contiguous ranges of `rows` that together cover it, one per worker, at most
+    /// `threads` at once.
+    static func forEachRowChunk(rows: Int, threads: Int, _ body: (Range<Int>) -> Void) {
+        let chunk = max(1, (rows + threads - 1) / max(1, threads))
+        let workers = (rows + chunk - 1) / chunk
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            body((worker * chunk)..<min(rows, (worker + 1) * chunk))
+        }
     }
 
     /// Columns per tile: the columns split evenly between the workers (a multiple of 16), so each
