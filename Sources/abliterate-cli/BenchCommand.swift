@@ -63,10 +63,7 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors("bench tokenizer") {
-                var isDirectory: ObjCBool = false
-                FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory)
-                let tokenizer = isDirectory.boolValue
-                    ? try Tokenizer.load(directory: model) : try Tokenizer.load(ggufPath: model)
+                let tokenizer = try Tokenizer.load(path: model)
                 print(TokenizerBenchmark.run(tokenizer, bytes: bytes))
             }
         }

@@ -36,7 +36,7 @@ struct TokenizeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors("tokenize") {
-            let tokenizer = try loadTokenizer(model)
+            let tokenizer = try Tokenizer.load(path: model)
             var rendered = text
             let ids: [Int]
             if chat {
@@ -69,14 +69,6 @@ struct TokenizeCommand: ParsableCommand {
                 print("\(String(format: "%5d", i))  \(pad)\(id)  \(escaped(pieces[i]))  \"\(escaped(texts[i]))\"\(mark)")
             }
         }
-    }
-
-    private func loadTokenizer(_ path: String) throws -> Tokenizer {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ValidationError("\(path): no such file or directory")
-        }
-        return isDirectory.boolValue ? try Tokenizer.load(directory: path) : try Tokenizer.load(ggufPath: path)
     }
 
     /// Control characters written as escapes so each piece stays on one line.

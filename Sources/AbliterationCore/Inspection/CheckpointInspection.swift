@@ -67,12 +67,8 @@ public struct CheckpointInspection: Codable, Equatable, Sendable {
 
     /// Inspects the checkpoint at `path`.
     public static func inspect(path: String, includeTensors: Bool = true) throws -> CheckpointInspection {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw AbliterationError.invalidInput("\(path): no such file or directory")
-        }
         var result: CheckpointInspection
-        if isDirectory.boolValue {
+        if try ModelPath.isDirectory(path) {
             result = try inspectHuggingFaceDirectory(path)
         } else if path.hasSuffix(".safetensors") {
             result = inspectSafetensorsFile(try SafetensorsFile(path: path))

@@ -27,9 +27,6 @@ public final class ModelSession: @unchecked Sendable {
     public static func load(
         path: String, adapter: String? = nil, quantization: MeasurementQuantization = .none
     ) throws -> ModelSession {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw AbliterationError.invalidInput("\(path): no such file or directory")
-        }
         let model = try LanguageModel.load(path: path, adapter: adapter, prepareBase: { try quantization.apply(to: $0) })
         let tokenizer = try model.loadTokenizer()
         guard tokenizer.vocabularySize <= model.configuration.vocabSize else {

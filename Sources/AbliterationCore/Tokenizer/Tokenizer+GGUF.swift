@@ -18,6 +18,12 @@ extension Tokenizer {
         try load(gguf: GGUFFile(path: path))
     }
 
+    /// The tokenizer of a model path: a Hugging Face directory (`load(directory:)`) or a GGUF file
+    /// (`load(ggufPath:)`). Throws naming the path when nothing is there.
+    public static func load(path: String) throws -> Tokenizer {
+        try ModelPath.isDirectory(path) ? load(directory: path) : load(ggufPath: path)
+    }
+
     public static func vocabulary(gguf file: GGUFFile) throws -> TokenizerVocabulary {
         let name = file.path
         guard let kind = file.string("tokenizer.ggml.model") else {

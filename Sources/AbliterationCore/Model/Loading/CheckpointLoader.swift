@@ -13,12 +13,7 @@ enum CheckpointLoader {
     }
 
     static func load(path: String) throws -> Loaded {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw AbliterationError.invalidInput("\(path): no such file or directory")
-        }
-        if isDirectory.boolValue { return try loadDirectory(path) }
-        return try loadGGUF(path)
+        try ModelPath.isDirectory(path) ? loadDirectory(path) : loadGGUF(path)
     }
 
     /// The shape each tensor must have.
