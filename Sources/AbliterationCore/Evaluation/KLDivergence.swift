@@ -59,22 +59,20 @@ public enum KLDivergence {
 
     /// Mean of KL(P_k ‖ Q_k) over prompts k, each pair given as logits. Throws on an empty list.
     public static func meanFromLogits(_ pairs: [(p: [Float], q: [Float])]) throws -> Double {
-        guard !pairs.isEmpty else { throw AbliterationError.invalidInput("KL divergence: no prompts to average over") }
-        var sum = 0.0
-        for (k, pair) in pairs.enumerated() {
-            do { sum += try fromLogits(pair.p, pair.q) } catch let e as AbliterationError {
-                throw annotate(e, prompt: k)
-            }
-        }
-        return sum / Double(pairs.count)
+        try mean(pairs) { try fromLogits($0.p, $0.q) }
     }
 
     /// Mean of KL(P_k ‖ Q_k) over prompts k, each pair given as log-probabilities.
     public static func meanFromLogProbabilities(_ pairs: [(p: [Double], q: [Double])]) throws -> Double {
+        try mean(pairs) { try fromLogProbabilities($0.p, $0.q) }
+    }
+
+    /// The mean of `divergence` over `pairs`; an error is annotated with the prompt it came from.
+    private static func mean<Pair>(_ pairs: [Pair], _ divergence: (Pair) throws -> Double) throws -> Double {
         guard !pairs.isEmpty else { throw AbliterationError.invalidInput("KL divergence: no prompts to average over") }
         var sum = 0.0
         for (k, pair) in pairs.enumerated() {
-            do { sum += try fromLogProbabilities(pair.p, pair.q) } catch let e as AbliterationError {
+            do { sum += try divergence(pair) } catch let e as AbliterationError {
                 throw annotate(e, prompt: k)
             }
         }
