@@ -131,7 +131,12 @@ enum JSONValue: Codable, Equatable, Sendable {
     var double: Double? { if case .number(let d) = self { return d } else { return nil } }
     var string: String? { if case .string(let s) = self { return s } else { return nil } }
     var object: [String: JSONValue]? { if case .object(let o) = self { return o } else { return nil } }
-    /// An int, or the ints of an array (eos_token_id may be either).
+    /// Token ids the way config.json writes eos_token_id: one id as a number, several as an array.
+    static func tokenIDs(_ ids: [Int]) -> JSONValue {
+        ids.count == 1 ? .number(Double(ids[0])) : .array(ids.map { .number(Double($0)) })
+    }
+
+    /// An int, or the ints of an array (eos_token_id may be either); the inverse of `tokenIDs`.
     var ints: [Int] {
         switch self {
         case .number(let d): return [Int(d)]

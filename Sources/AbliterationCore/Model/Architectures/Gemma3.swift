@@ -170,7 +170,7 @@ public struct Gemma3TextConfiguration: Codable, Sendable, Equatable {
         attnLogitSoftcapping = c.attentionLogitSoftCap.map(Double.init)
         tieWordEmbeddings = c.tieWordEmbeddings
         bosTokenId = c.bosTokenID
-        eosTokenId = c.eosTokenIDs.count == 1 ? .number(Double(c.eosTokenIDs[0])) : .array(c.eosTokenIDs.map { .number(Double($0)) })
+        eosTokenId = .tokenIDs(c.eosTokenIDs)
         padTokenId = c.padTokenID
         torchDtype = dtype
     }

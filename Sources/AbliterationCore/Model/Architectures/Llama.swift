@@ -132,7 +132,7 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         tieWordEmbeddings = c.tieWordEmbeddings
         attentionBias = c.attentionBias
         bosTokenId = c.bosTokenID
-        eosTokenId = c.eosTokenIDs.count == 1 ? .number(Double(c.eosTokenIDs[0])) : .array(c.eosTokenIDs.map { .number(Double($0)) })
+        eosTokenId = .tokenIDs(c.eosTokenIDs)
         padTokenId = c.padTokenID
         torchDtype = dtype
     }

@@ -140,7 +140,7 @@ public struct QwenConfiguration: Codable, Sendable, Equatable {
         tieWordEmbeddings = c.tieWordEmbeddings
         attentionBias = c.architecture == .qwen3 ? c.attentionBias : nil
         bosTokenId = c.bosTokenID
-        eosTokenId = c.eosTokenIDs.count == 1 ? .number(Double(c.eosTokenIDs[0])) : .array(c.eosTokenIDs.map { .number(Double($0)) })
+        eosTokenId = .tokenIDs(c.eosTokenIDs)
         padTokenId = c.padTokenID
         torchDtype = dtype
     }
