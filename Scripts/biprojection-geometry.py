@@ -21,22 +21,8 @@ import sys
 import numpy as np
 
 
-def load_means(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n])
-    out = {}
-    for name in ("harmful.mean", "harmless.mean"):
-        info = header[name]
-        start, end = info["data_offsets"]
-        assert info["dtype"] == "F32", f"{name}: expected F32, got {info['dtype']}"
-        raw = np.frombuffer(data[8 + n + start : 8 + n + end], dtype="<f4")
-        out[name] = raw.reshape(info["shape"]).astype(np.float64)
-    return out["harmful.mean"], out["harmless.mean"]
-
-
-def load_bf16(path, names):
+def load_tensors(path, names):
+    """The named tensors of a safetensors file (F32 or BF16) as float64 arrays."""
     with open(path, "rb") as f:
         data = f.read()
     (n,) = struct.unpack("<Q", data[:8])
@@ -45,9 +31,14 @@ def load_bf16(path, names):
     for name in names:
         info = header[name]
         start, end = info["data_offsets"]
-        assert info["dtype"] == "BF16", f"{name}: expected BF16, got {info['dtype']}"
-        bits = np.frombuffer(data[8 + n + start : 8 + n + end], dtype="<u2").astype(np.uint32) << 16
-        out[name] = bits.view(np.float32).reshape(info["shape"]).astype(np.float64)
+        raw = data[8 + n + start : 8 + n + end]
+        if info["dtype"] == "F32":
+            values = np.frombuffer(raw, dtype="<f4")
+        elif info["dtype"] == "BF16":
+            values = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            sys.exit(f"{path}: {name} is {info['dtype']}, expected F32 or BF16")
+        out[name] = values.reshape(info["shape"]).astype(np.float64)
     return out
 
 
@@ -72,7 +63,8 @@ def cosine(a, b):
 def main():
     if len(sys.argv) not in (5, 7):
         sys.exit(__doc__)
-    harmful, harmless = load_means(sys.argv[1])
+    means = load_tensors(sys.argv[1], ["harmful.mean", "harmless.mean"])
+    harmful, harmless = means["harmful.mean"], means["harmless.mean"]
     m, first, last = (int(x) for x in sys.argv[2:5])
     last_residual = harmless.shape[0] - 1
     r = harmful[m] - harmless[m]
@@ -85,7 +77,7 @@ def main():
         print(f"| {layer} | {cosine(projected, biprojected):.3f} | {cosine(r, target):.3f} | {cosine(projected, target):.3f} |")
     if len(sys.argv) == 7:
         names = [f"model.layers.{layer}.mlp.down_proj.weight" for layer in range(first, last + 1)]
-        original, edited = load_bf16(sys.argv[5], names), load_bf16(sys.argv[6], names)
+        original, edited = load_tensors(sys.argv[5], names), load_tensors(sys.argv[6], names)
         print()
         print("| block | sigma1/sigma2 of W' - W | abs cos(left singular vector, r'') |")
         print("|---|---|---|")
