@@ -1,8 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-
 let package = Package(
     name: "abliterate",
     platforms: [.macOS(.v14)],
@@ -22,19 +20,16 @@ let package = Package(
             name: "CLAPACKE", path: "Sources/CLAPACKE", pkgConfig: "lapacke",
             providers: [.apt(["liblapacke-dev"])]),
         .target(
-            name: "TensorKit", dependencies: ["CBLAS", "CLAPACKE"],
-            swiftSettings: release),
+            name: "TensorKit", dependencies: ["CBLAS", "CLAPACKE"]),
         .target(
             name: "AbliterationCore", dependencies: ["TensorKit"],
-            resources: [.copy("Prompts/Resources")],
-            swiftSettings: release),
+            resources: [.copy("Prompts/Resources")]),
         .executableTarget(
             name: "abliterate-cli",
             dependencies: [
                 "AbliterationCore", "TensorKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: release),
+            ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "TensorKitTests", dependencies: ["TensorKit", "TestSupport"],
