@@ -159,7 +159,9 @@ public struct Measurements: Sendable {
     public init(contentsOf path: String) throws {
         let file: SafetensorsFile
         do { file = try SafetensorsFile(path: path) } catch {
-            throw AbliterationError.invalidInput("\(path): not a readable measurements file: \(error)")
+            let reason = ErrorText.message(error)
+            throw AbliterationError.invalidInput(
+                reason.hasPrefix(path + ": ") ? "\(reason); not a readable measurements file" : "\(path): not a readable measurements file: \(reason)")
         }
         guard let json = file.metadata[Measurements.metadataKey] else {
             throw AbliterationError.invalidInput(
@@ -167,7 +169,7 @@ public struct Measurements: Sendable {
         }
         let meta: MeasurementMetadata
         do { meta = try JSONDecoder().decode(MeasurementMetadata.self, from: Data(json.utf8)) } catch {
-            throw AbliterationError.invalidInput("\(path): metadata '\(Measurements.metadataKey)' is not valid: \(error)")
+            throw AbliterationError.invalidInput("\(path): metadata '\(Measurements.metadataKey)' is not valid: \(ErrorText.message(error))")
         }
         guard meta.layerCount >= 0, meta.hiddenSize > 0 else {
             throw AbliterationError.invalidInput("\(path): metadata has layer count \(meta.layerCount), hidden size \(meta.hiddenSize)")
