@@ -134,8 +134,12 @@ public struct Measurements: Sendable {
 
     // MARK: - File I/O
 
-    /// Writes the measurements to a safetensors file (temporary file, then rename).
+    /// Writes the measurements to a safetensors file (temporary file, then rename); refuses to write over
+    /// the measured model or adapter.
     public func write(to path: String) throws {
+        try OutputPaths.check(
+            path, label: "output", kind: .file,
+            inputs: OutputPaths.inputs([("model", metadata.model), ("adapter", metadata.adapter)]))
         let rows = metadata.layerCount + 1, hidden = metadata.hiddenSize
         func stack(_ means: [RunningMean], _ field: (RunningMean) -> [Double]) -> [UInt8] {
             var floats = [Float]()
