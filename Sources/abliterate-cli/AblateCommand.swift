@@ -11,11 +11,15 @@ struct AblationArguments: ParsableArguments {
     @Flag(help: "Keep the norm of every vector written into the residual stream.")
     var normPreserving = false
 
-    @Option(help: "Multiplies the scale of every plan entry.")
+    @Option(parsing: .unconditional, help: "Multiplies the scale of every plan entry (greater than 0).")
     var scale: Float = 1
 
     @Option(help: "Tensors to edit: o_proj, down_proj, embed (comma-separated).")
     var targets = "o_proj,down_proj"
+
+    func validate() throws {
+        guard scale.isFinite, scale > 0 else { throw ValidationError("--scale must be a finite number greater than 0, got \(scale)") }
+    }
 
     func options() throws -> AblationOptions {
         AblationOptions(method: method, normPreserving: normPreserving, scale: scale, targets: try EditTarget.parseList(targets))
@@ -49,12 +53,15 @@ struct AblateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors("ablate") {
+            if let output, !dryRun {
+                try prepareOutput(output, kind: .newDirectory, inputs: [
+                    ("--model", modelOptions.model), ("--adapter", modelOptions.adapter),
+                    ("--measurements", measurements), ("--plan", planFile(plan)),
+                ])
+            }
             let m = try Measurements(contentsOf: measurements)
             let layerPlan = try parsePlan(plan)
             let outDType = try dtype.map { try parseFloatDType($0) }
-            if let output, FileManager.default.fileExists(atPath: output) {
-                throw AbliterationError.invalidInput("\(output): already exists; choose a new output directory")
-            }
             let session = try modelOptions.load()
             let c = session.model.configuration
             try m.checkCompatible(architecture: c.architecture.rawValue, hiddenSize: c.hiddenSize, layerCount: c.layerCount, model: session.path)
@@ -119,10 +126,8 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors("convert") {
+            try prepareOutput(output, kind: .newDirectory, inputs: [("<model>", model), ("--adapter", adapter)])
             let d = try parseFloatDType(dtype)
-            if FileManager.default.fileExists(atPath: output) {
-                throw AbliterationError.invalidInput("\(output): already exists; choose a new output directory")
-            }
             let session = try ModelSession.load(path: model, adapter: adapter)
             let summary = try CheckpointExport.write(session: session, to: output, dtype: d)
             print("wrote \(summary.directory): \(summary.tensorCount) tensors as \(d.rawValue), \(summary.shardFiles.count) shard(s)")

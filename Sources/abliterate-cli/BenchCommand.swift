@@ -21,11 +21,15 @@ struct BenchCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "sgemm GFLOP/s (Tensor.matmul and direct cblas_sgemm), conversion and dequantization GB/s.")
 
-        @Option(help: "Repetitions per measurement (the best is reported).")
+        @Option(parsing: .unconditional, help: "Repetitions per measurement (the best is reported).")
         var repetitions = 10
 
-        @Option(help: "BLAS threads.")
+        @Option(parsing: .unconditional, help: "BLAS threads.")
         var threads = 2
+
+        func validate() throws {
+            try requirePositive(("--repetitions", repetitions), ("--threads", threads))
+        }
 
         func run() throws {
             BLAS.threadCount = threads
@@ -37,11 +41,15 @@ struct BenchCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "GB/s of weights for orthogonalizing a matrix against a direction.")
 
-        @Option(help: "Rows (the hidden size).") var rows = 4096
-        @Option(help: "Columns.") var cols = 14336
+        @Option(parsing: .unconditional, help: "Rows (the hidden size).") var rows = 4096
+        @Option(parsing: .unconditional, help: "Columns.") var cols = 14336
         @Option(help: "Storage dtype: BF16, F16 or F32.") var dtype = "BF16"
-        @Option(help: "Worker threads.") var threads = 2
+        @Option(parsing: .unconditional, help: "Worker threads.") var threads = 2
         @Flag(help: "Use the norm-preserving variant.") var normPreserving = false
+
+        func validate() throws {
+            try requirePositive(("--rows", rows), ("--cols", cols), ("--threads", threads))
+        }
 
         func run() throws {
             try reportingErrors("bench orthogonalize") {
@@ -59,7 +67,9 @@ struct BenchCommand: ParsableCommand {
             commandName: "tokenizer", abstract: "MB/s of English text encoded on one core.")
 
         @Option(help: "A GGUF file or Hugging Face directory whose tokenizer to use.") var model: String
-        @Option(help: "Bytes of text per pass.") var bytes = 2_000_000
+        @Option(parsing: .unconditional, help: "Bytes of text per pass.") var bytes = 2_000_000
+
+        func validate() throws { try requirePositive(("--bytes", bytes)) }
 
         func run() throws {
             try reportingErrors("bench tokenizer") {

@@ -20,14 +20,15 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "A LoRA adapter for the baseline.") var baselineAdapter: String?
     @Option(help: "Harmful prompts file.") var harmful: String?
     @Option(help: "Harmless prompts file.") var harmless: String?
-    @Option(help: "Tokens to generate per harmful prompt.") var maxNewTokens = 64
-    @Option(help: "Prompts per batch.") var batchSize = 32
-    @Option(help: "Use only the first N prompts of each set.") var limit: Int?
+    @Option(parsing: .unconditional, help: "Tokens to generate per harmful prompt.") var maxNewTokens = 64
+    @Option(parsing: .unconditional, help: "Prompts per batch.") var batchSize = 32
+    @Option(parsing: .unconditional, help: "Use only the first N prompts of each set (at least 1).") var limit: Int?
     @Option(help: "A file of refusal markers, one per line, replacing the default list.") var markers: String?
     @Flag(help: "Print JSON: refusals, total, refusal_rate, kl_divergence, responses.") var json = false
 
     func validate() throws {
         guard maxNewTokens > 0, batchSize > 0 else { throw ValidationError("--max-new-tokens and --batch-size must be positive") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
     }
 
     func run() throws {

@@ -31,18 +31,22 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Encode the prompt as it is (with the model's BOS), without the chat template.")
     var raw = false
 
-    @Option(help: "The most tokens to generate.")
+    @Option(parsing: .unconditional, help: "The most tokens to generate.")
     var maxNewTokens = 128
 
-    @Option(help: "CPU threads for the matrix products.")
+    @Option(parsing: .unconditional, help: "CPU threads for the matrix products.")
     var threads = 2
 
     @Flag(help: "Print JSON: prompt and completion token ids, completion text, the first step's top-10 ids and logits.")
     var json = false
 
+    func validate() throws {
+        guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1, got \(maxNewTokens)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
     func run() throws {
         try reportingErrors("generate") {
-            guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
             BLAS.threadCount = threads
             let lm = try LanguageModel.load(path: model, adapter: adapter)
             let tokenizer = try lm.loadTokenizer()

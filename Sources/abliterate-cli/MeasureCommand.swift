@@ -19,8 +19,8 @@ struct MeasureCommand: ParsableCommand {
 
     @Option(help: "Harmful prompts (.txt, .jsonl, .json, .csv).") var harmful: String?
     @Option(help: "Harmless prompts (.txt, .jsonl, .json, .csv).") var harmless: String?
-    @Option(help: "Prompts per forward pass.") var batchSize = 32
-    @Option(help: "Winsorization quantile per vector (1 = none).") var winsorize = 0.995
+    @Option(parsing: .unconditional, help: "Prompts per forward pass.") var batchSize = 32
+    @Option(parsing: .unconditional, help: "Winsorization quantile per vector (1 = none).") var winsorize = 0.995
     @Option(help: "Measure on a quantized copy of the weights: none, nf4 or q8_0.") var quantize = MeasurementQuantization.none
     @Option(help: "The measurements file to write (safetensors).") var output: String
 
@@ -31,6 +31,9 @@ struct MeasureCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors("measure") {
+            try prepareOutput(output, kind: .file, inputs: [
+                ("--model", modelOptions.model), ("--adapter", modelOptions.adapter), ("--harmful", harmful), ("--harmless", harmless),
+            ])
             let harmfulPrompts = try loadPrompts(harmful, kind: .harmful, split: .train, field: format.field)
             let harmlessPrompts = try loadPrompts(harmless, kind: .harmless, split: .train, field: format.field)
             let session = try modelOptions.load(quantization: quantize)
@@ -68,6 +71,9 @@ struct AnalyzeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors("analyze") {
+            if let plot {
+                try prepareOutput(plot, label: "--plot", kind: .file, inputs: [("<measurements>", measurements), ("--compare", compare)])
+            }
             let m = try Measurements(contentsOf: measurements)
             let analysis = MeasurementAnalysis(m)
             let layerPlan = try plan.map { try LayerPlan(parsing: $0) }

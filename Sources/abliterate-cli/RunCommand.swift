@@ -23,11 +23,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Harmless prompts for measuring (default: built-in training split).") var harmless: String?
     @Option(help: "Harmful prompts for the evaluation (default: built-in test split).") var harmfulTest: String?
     @Option(help: "Harmless prompts for the evaluation (default: built-in test split).") var harmlessTest: String?
-    @Option(help: "Prompts per batch.") var batchSize = 32
-    @Option(help: "Winsorization quantile per vector (1 = none).") var winsorize = 0.995
+    @Option(parsing: .unconditional, help: "Prompts per batch.") var batchSize = 32
+    @Option(parsing: .unconditional, help: "Winsorization quantile per vector (1 = none).") var winsorize = 0.995
     @Option(help: "Measure on a quantized copy: none, nf4 or q8_0.") var quantize = MeasurementQuantization.none
-    @Option(help: "Tokens generated per harmful test prompt.") var maxNewTokens = 64
-    @Option(help: "Training prompts of each kind used to score candidate plans.") var searchPrompts = 48
+    @Option(parsing: .unconditional, help: "Tokens generated per harmful test prompt.") var maxNewTokens = 64
+    @Option(parsing: .unconditional, help: "Training prompts of each kind used to score candidate plans.") var searchPrompts = 48
     @Option(help: "Output dtype: BF16, F16 or F32 (default: the input's, BF16 for GGUF/4-bit).") var dtype: String?
     @Option(help: "The output directory (must not exist).") var output: String
     @Flag(help: "Print the report as JSON instead of the table.") var json = false
@@ -41,6 +41,10 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors("run") {
+            try prepareOutput(output, kind: .newDirectory, inputs: [
+                ("--model", modelOptions.model), ("--adapter", modelOptions.adapter), ("--plan", planFile(plan)),
+                ("--harmful", harmful), ("--harmless", harmless), ("--harmful-test", harmfulTest), ("--harmless-test", harmlessTest),
+            ])
             var options = try AbliterationRun.Options()
             if let harmful { options.harmfulTrain = try loadPrompts(harmful, kind: .harmful, split: .train, field: format.field) }
             if let harmless { options.harmlessTrain = try loadPrompts(harmless, kind: .harmless, split: .train, field: format.field) }

@@ -10,11 +10,17 @@ struct RuntimeBenchCommand: ParsableCommand {
         abstract: "Measure the model runtime's prompt-processing and decode tokens/s.")
 
     @Option(help: "A GGUF file or a Hugging Face model directory.") var model: String
-    @Option(help: "Prompts per batch.") var batch = 32
-    @Option(help: "Tokens per prompt.") var promptLength = 40
-    @Option(help: "Generated tokens per decode measurement.") var decodeTokens = 32
-    @Option(help: "Repetitions (the best is reported).") var repetitions = 3
-    @Option(help: "CPU threads.") var threads = 2
+    @Option(parsing: .unconditional, help: "Prompts per batch.") var batch = 32
+    @Option(parsing: .unconditional, help: "Tokens per prompt.") var promptLength = 40
+    @Option(parsing: .unconditional, help: "Generated tokens per decode measurement.") var decodeTokens = 32
+    @Option(parsing: .unconditional, help: "Repetitions (the best is reported).") var repetitions = 3
+    @Option(parsing: .unconditional, help: "CPU threads.") var threads = 2
+
+    func validate() throws {
+        try requirePositive(
+            ("--batch", batch), ("--prompt-length", promptLength), ("--decode-tokens", decodeTokens),
+            ("--repetitions", repetitions), ("--threads", threads))
+    }
 
     func run() throws {
         try reportingErrors("bench runtime") {

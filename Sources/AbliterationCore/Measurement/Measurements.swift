@@ -134,8 +134,12 @@ public struct Measurements: Sendable {
 
     // MARK: - File I/O
 
-    /// Writes the measurements to a safetensors file (temporary file, then rename).
+    /// Writes the measurements to a safetensors file (temporary file, then rename); refuses to write over
+    /// the measured model or adapter.
     public func write(to path: String) throws {
+        try OutputPaths.check(
+            path, label: "output", kind: .file,
+            inputs: OutputPaths.inputs([("model", metadata.model), ("adapter", metadata.adapter)]))
         let rows = metadata.layerCount + 1, hidden = metadata.hiddenSize
         func stack(_ means: [RunningMean], _ field: (RunningMean) -> [Double]) -> [UInt8] {
             var floats = [Float]()
@@ -159,7 +163,9 @@ public struct Measurements: Sendable {
     public init(contentsOf path: String) throws {
         let file: SafetensorsFile
         do { file = try SafetensorsFile(path: path) } catch {
-            throw AbliterationError.invalidInput("\(path): not a readable measurements file: \(error)")
+            let reason = ErrorText.message(error)
+            throw AbliterationError.invalidInput(
+                reason.hasPrefix(path + ": ") ? "\(reason); not a readable measurements file" : "\(path): not a readable measurements file: \(reason)")
         }
         guard let json = file.metadata[Measurements.metadataKey] else {
             throw AbliterationError.invalidInput(
@@ -167,7 +173,7 @@ public struct Measurements: Sendable {
         }
         let meta: MeasurementMetadata
         do { meta = try JSONDecoder().decode(MeasurementMetadata.self, from: Data(json.utf8)) } catch {
-            throw AbliterationError.invalidInput("\(path): metadata '\(Measurements.metadataKey)' is not valid: \(error)")
+            throw AbliterationError.invalidInput("\(path): metadata '\(Measurements.metadataKey)' is not valid: \(ErrorText.message(error))")
         }
         guard meta.layerCount >= 0, meta.hiddenSize > 0 else {
             throw AbliterationError.invalidInput("\(path): metadata has layer count \(meta.layerCount), hidden size \(meta.hiddenSize)")

@@ -78,10 +78,8 @@ public enum AbliterationRun {
     public static func run(
         path: String, adapter: String?, output: String, options: Options, log: @escaping (String) -> Void = { _ in }
     ) throws -> Report {
-        let fm = FileManager.default
-        guard !fm.fileExists(atPath: output) else {
-            throw AbliterationError.invalidInput("\(output): already exists; choose a new output directory")
-        }
+        try OutputPaths.check(output, label: "output", kind: .newDirectory, inputs: OutputPaths.inputs([("model", path), ("adapter", adapter)]))
+        if let note = OutputPaths.staleStagingNote(OutputPaths.removeStaleStaging(next: output)) { log(note) }
         var seconds: [String: Double] = [:]
         func timed<T>(_ step: String, _ body: () throws -> T) rethrows -> T {
             let start = Date()

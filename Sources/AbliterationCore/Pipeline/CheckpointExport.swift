@@ -8,7 +8,8 @@ import TensorKit
 /// Weight dtypes: a Hugging Face float checkpoint keeps each tensor's dtype, and tensors that were
 /// neither edited nor merged are copied byte for byte; a GGUF or 4-bit input becomes bf16 (`dtype`
 /// overrides both). The directory is written under a temporary name beside the target and renamed
-/// when complete; an existing target is refused, and the input is only read.
+/// when complete; an existing target, or one that is or holds the input, is refused (`OutputPaths`), and
+/// the input is only read.
 ///
 /// `edits` are applied while writing, one tensor at a time, so an ablation needs memory for about one
 /// tensor in f32 plus its encoded copy, whatever the model's size.
@@ -31,9 +32,9 @@ public enum CheckpointExport {
     ) throws -> Summary {
         let fm = FileManager.default
         let target = URL(fileURLWithPath: directory).standardizedFileURL.path
-        guard !fm.fileExists(atPath: target) else {
-            throw AbliterationError.invalidInput("\(target): already exists; choose a new output directory")
-        }
+        try OutputPaths.check(
+            target, label: "output", kind: .newDirectory,
+            inputs: OutputPaths.inputs([("model", session.path), ("adapter", session.adapter)]))
         if let d = requested, !(d == .bf16 || d == .f16 || d == .f32) {
             throw AbliterationError.invalidInput("export: dtype \(d.rawValue) is not a float type (use BF16, F16 or F32)")
         }
@@ -50,7 +51,7 @@ public enum CheckpointExport {
 
         let temporary = target + ".partial-\(getpid())"
         try? fm.removeItem(atPath: temporary)
-        try fm.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+        try OutputPaths.createDirectory(temporary)
         do {
             let specs = try weights.names.map {
                 SafetensorsWriter.TensorSpec(name: $0, dtype: outputType($0), shape: try weights.shape(of: $0))

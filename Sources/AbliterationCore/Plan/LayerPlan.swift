@@ -1,4 +1,5 @@
 import Foundation
+import TensorKit
 
 extension UInt8 {
     fileprivate var isASCIIWhitespace: Bool { self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D }
@@ -14,7 +15,8 @@ extension UInt8 {
 /// `23:11-23,29:24-41@0.8`. `description` prints that form back. JSON (Codable):
 /// `{"entries": [{"measurementLayer": 23, "firstTarget": 11, "lastTarget": 23, "scale": 0.8}]}`;
 /// `LayerPlan(json:)` also accepts the bare array, and `scale` may be omitted (1).
-/// Target spans may not overlap: each block is edited by at most one entry.
+/// Target spans may not overlap: each block is edited by at most one entry. A scale is a finite number
+/// greater than 0: 1 removes the direction's component, less removes part of it, more overshoots.
 public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
     public struct Entry: Equatable, Sendable, Codable, CustomStringConvertible {
         /// m: the residual the direction is measured in.
@@ -90,7 +92,7 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
         } catch let e as AbliterationError {
             throw e
         } catch {
-            throw AbliterationError.invalidPlan("layer plan JSON: \(error)")
+            throw AbliterationError.invalidPlan("layer plan JSON: \(ErrorText.message(error))")
         }
     }
 
@@ -186,14 +188,15 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
 
     static func parseEntry(_ text: String) throws -> Entry {
         func fail(_ why: String) -> AbliterationError {
-            .invalidPlan("plan entry '\(text)': \(why) (expected MEASURE:FIRST-LAST[@SCALE], e.g. 23:11-23@0.8)")
+            .invalidPlan("plan entry \(UserText.quoted(text)): \(why) (expected MEASURE:FIRST-LAST[@SCALE], e.g. 23:11-23@0.8)")
         }
         guard !text.isEmpty else { throw fail("empty entry") }
         var body = Substring(text)
         var scale: Float = 1
         if let at = body.firstIndex(of: "@") {
             let s = body[body.index(after: at)...].trimmingCharacters(in: .whitespaces)
-            guard let v = Float(s), v.isFinite else { throw fail("scale '\(s)' is not a finite number") }
+            guard let v = Float(s), v.isFinite else { throw fail("scale \(UserText.quoted(s, limit: 40)) is not a finite number") }
+            guard v > 0 else { throw fail("scale \(s) must be greater than 0") }
             scale = v
             body = body[..<at]
         }
@@ -216,6 +219,9 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
         guard !entries.isEmpty else { throw AbliterationError.invalidPlan("layer plan has no entries") }
         for e in entries {
             guard e.scale.isFinite else { throw AbliterationError.invalidPlan("plan entry '\(e)': scale is not finite") }
+            guard e.scale > 0 else {
+                throw AbliterationError.invalidPlan("plan entry '\(e)': scale \(e.scale) must be greater than 0")
+            }
             guard e.measurementLayer >= 0, e.targets.lowerBound >= 0 else {
                 throw AbliterationError.invalidPlan("plan entry '\(e)': layers are 0-based and not negative")
             }

@@ -1,4 +1,5 @@
 import Foundation
+import TensorKit
 
 /// Prompts read from a user file, and what was dropped on the way.
 public struct PromptLoadResult: Equatable, Sendable {
@@ -26,10 +27,14 @@ public enum PromptFile {
     public static let maxFileBytes = 256 << 20
 
     public static func load(path: String, field: String? = nil) throws -> PromptLoadResult {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw AbliterationError.invalidInput("\(path) is a directory, not a prompt file")
+        }
         let ext = (path as NSString).pathExtension.lowercased()
         guard ["txt", "jsonl", "json", "csv"].contains(ext) else {
             throw AbliterationError.invalidInput(
-                "\(path): unknown prompt file extension '.\(ext)' (expected .txt, .jsonl, .json or .csv)")
+                "\(path): unknown prompt file extension \(UserText.quoted("." + ext, limit: 40)) (expected .txt, .jsonl, .json or .csv)")
         }
         let text = try readText(path)
         let records: [String?]
@@ -89,9 +94,14 @@ public enum PromptFile {
         for (i, line) in lines(text).enumerated() {
             let where_ = "\(file): line \(i + 1)"
             if line.trimmingCharacters(in: .whitespaces).isEmpty { records.append(nil); continue }
-            guard let value = try? JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
-            else {
-                throw AbliterationError.invalidInput("\(where_): malformed JSON line")
+            let value: Any
+            do {
+                value = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
+            } catch {
+                // `json` says "line 1, column N" of the one-line text: keep the column.
+                let detail = ErrorText.json(error, in: Data(line.utf8))
+                let column = detail.hasPrefix("line 1, ") ? String(detail.dropFirst("line 1, ".count)) : detail
+                throw AbliterationError.invalidInput("\(where_): malformed JSON line (\(column))")
             }
             records.append(try promptText(value, at: where_, field: field))
         }
@@ -103,7 +113,7 @@ public enum PromptFile {
         do {
             value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
         } catch {
-            throw AbliterationError.invalidInput("\(file): malformed JSON (\(error.localizedDescription))")
+            throw AbliterationError.invalidInput("\(file): malformed JSON: \(ErrorText.json(error, in: Data(text.utf8)))")
         }
         guard let array = value as? [Any] else {
             throw AbliterationError.invalidInput("\(file): expected a JSON array of strings or objects")
@@ -121,14 +131,14 @@ public enum PromptFile {
         if let field {
             guard let c = header.firstIndex(of: field) else {
                 throw AbliterationError.invalidInput(
-                    "\(file): CSV header has no field '\(field)' (columns: \(header.joined(separator: ", ")))")
+                    "\(file): CSV header has no field \(UserText.quoted(field)) (columns: \(columnList(header)))")
             }
             column = c
         } else {
             guard let c = defaultFields.lazy.compactMap({ header.firstIndex(of: $0) }).first else {
                 throw AbliterationError.invalidInput(
                     "\(file): CSV header has none of the fields \(defaultFields.joined(separator: ", ")) "
-                    + "(columns: \(header.joined(separator: ", "))); name one with the field option")
+                    + "(columns: \(columnList(header))); name one with the field option")
             }
             column = c
         }
@@ -137,10 +147,15 @@ public enum PromptFile {
             if row.fields.count == 1 && row.fields[0].trimmingCharacters(in: .whitespaces).isEmpty { return nil }
             guard column < row.fields.count else {
                 throw AbliterationError.invalidInput(
-                    "\(file): line \(row.line): row has \(row.fields.count) fields, no value for '\(header[column])'")
+                    "\(file): line \(row.line): row has \(row.fields.count) fields, no value for \(UserText.quoted(header[column]))")
             }
             return row.fields[column]
         }
+    }
+
+    /// A CSV header as quoted in messages: escaped and cut short (a header can be a whole file).
+    static func columnList(_ header: [String]) -> String {
+        UserText.sanitized(header.joined(separator: ", "), limit: UserText.defaultLimit)
     }
 
     /// The prompt in one JSON value: a string, or the chosen field of an object. `nil` for JSON null.
@@ -153,7 +168,7 @@ public enum PromptFile {
         let key: String
         if let field {
             guard object[field] != nil else {
-                throw AbliterationError.invalidInput("\(place): object has no field '\(field)'")
+                throw AbliterationError.invalidInput("\(place): object has no field \(UserText.quoted(field))")
             }
             key = field
         } else {
@@ -165,7 +180,7 @@ public enum PromptFile {
         }
         if object[key] is NSNull { return nil }
         guard let s = object[key] as? String else {
-            throw AbliterationError.invalidInput("\(place): field '\(key)' is not a string")
+            throw AbliterationError.invalidInput("\(place): field \(UserText.quoted(key)) is not a string")
         }
         return s
     }

@@ -18,8 +18,9 @@ struct GGUFCursor {
 
     var remaining: Int { bytes.count - position }
 
+    /// `key` may be a key name read from the file: it is quoted through `UserText`.
     func malformed(_ key: String, _ reason: String) -> TensorKitError {
-        .malformed(file: file, key: key, reason: reason)
+        .malformed(file: file, key: UserText.sanitized(key, limit: UserText.defaultLimit + 16), reason: reason)
     }
 
     /// Throws unless `count` more bytes are left; `what` says what was being read.

@@ -118,7 +118,7 @@ public final class GGUFFile: @unchecked Sendable {
         index.reserveCapacity(Int(tensorCount))
         for i in 0..<Int(tensorCount) {
             let name = try c.readString("tensor #\(i)", "tensor name")
-            let key = "tensor '\(name)'"
+            let key = "tensor \(UserText.quoted(name))"
             guard index[name] == nil else { throw c.malformed(key, "duplicate tensor name") }
             let nDims = try c.read(UInt32.self, key, "n_dims")
             guard nDims <= GGUFFile.maxDimensions else {
@@ -160,14 +160,14 @@ public final class GGUFFile: @unchecked Sendable {
             let (start, overflow1) = dataOffset.addingReportingOverflow(info.offset)
             let (end, overflow2) = start.addingReportingOverflow(info.byteCount)
             guard !overflow1, !overflow2, end <= fileSize else {
-                throw c.malformed("tensor '\(info.name)'",
+                throw c.malformed("tensor \(UserText.quoted(info.name))",
                     "data [\(info.offset), \(info.offset) + \(info.byteCount)) of the data section at \(dataOffset) runs past the end of the file (\(fileSize) bytes)")
             }
         }
         let byOffset = infos.filter { $0.byteCount > 0 }.sorted { $0.offset < $1.offset }
         for (previous, next) in zip(byOffset, byOffset.dropFirst()) where previous.offset + previous.byteCount > next.offset {
-            throw c.malformed("tensor '\(next.name)'",
-                "data at offset \(next.offset) overlaps tensor '\(previous.name)' at [\(previous.offset), \(previous.offset + previous.byteCount))")
+            throw c.malformed("tensor \(UserText.quoted(next.name))",
+                "data at offset \(next.offset) overlaps tensor \(UserText.quoted(previous.name)) at [\(previous.offset), \(previous.offset + previous.byteCount))")
         }
         self.tensorInfos = infos
         self.tensorIndex = index

@@ -47,8 +47,9 @@ public final class SafetensorsFile: @unchecked Sendable {
         self.path = path
         self.mappedFile = mappedFile
         let bytes = mappedFile.bytes
+        // Keys are read from the file: quoted through `UserText`.
         func malformed(_ key: String, _ reason: String) -> TensorKitError {
-            .malformed(file: path, key: key, reason: reason)
+            .malformed(file: path, key: UserText.sanitized(key, limit: UserText.defaultLimit + 16), reason: reason)
         }
 
         guard bytes.count >= 8 else {
@@ -69,7 +70,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         do {
             json = try SafetensorsJSON.parse(UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + headerLength)]))
         } catch let e as SafetensorsJSON.ParseError {
-            throw malformed(e.key ?? "header", "invalid JSON at header byte \(e.offset): \(e.reason)")
+            throw malformed(e.key ?? "header", "invalid JSON at header byte \(e.offset): \(UserText.sanitized(e.reason))")
         }
         guard case .object(let members) = json else { throw malformed("header", "header is not a JSON object") }
 
@@ -84,12 +85,12 @@ public final class SafetensorsFile: @unchecked Sendable {
             if name == "__metadata__" {
                 guard case .object(let pairs) = entry else { throw malformed("__metadata__", "is \(entry.kind), not an object") }
                 for (k, v) in pairs {
-                    guard let s = v.stringValue else { throw malformed("__metadata__.\(k)", "is \(v.kind), not a string") }
+                    guard let s = v.stringValue else { throw malformed("__metadata__.\(UserText.sanitized(k))", "is \(v.kind), not a string") }
                     metadata[k] = s
                 }
                 continue
             }
-            let key = "tensor '\(name)'"
+            let key = "tensor \(UserText.quoted(name))"
             guard case .object(let fields) = entry else { throw malformed(key, "is \(entry.kind), not an object") }
             var dtypeField: SafetensorsJSON?, shapeField: SafetensorsJSON?, offsetsField: SafetensorsJSON?
             for (k, v) in fields {
@@ -102,7 +103,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             }
             guard let dtypeName = dtypeField?.stringValue else { throw malformed(key, "missing or non-string 'dtype'") }
             guard let dtype = DType(rawValue: dtypeName) else {
-                throw TensorKitError.unsupportedType(file: path, tensor: name, type: dtypeName)
+                throw TensorKitError.unsupportedType(file: path, tensor: UserText.sanitized(name), type: UserText.sanitized(dtypeName))
             }
             guard case .array(let dimValues)? = shapeField else { throw malformed(key, "missing or non-array 'shape'") }
             var shape: [Int] = []
@@ -133,8 +134,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         infos.sort { ($0.dataOffsets.lowerBound, $0.dataOffsets.upperBound, $0.name) < ($1.dataOffsets.lowerBound, $1.dataOffsets.upperBound, $1.name) }
         let nonEmpty = infos.filter { !$0.dataOffsets.isEmpty }
         for (previous, next) in zip(nonEmpty, nonEmpty.dropFirst()) where previous.dataOffsets.overlaps(next.dataOffsets) {
-            throw malformed("tensor '\(next.name)'",
-                "data_offsets [\(next.dataOffsets.lowerBound), \(next.dataOffsets.upperBound)] overlap tensor '\(previous.name)' [\(previous.dataOffsets.lowerBound), \(previous.dataOffsets.upperBound)]")
+            throw malformed("tensor \(UserText.quoted(next.name))",
+                "data_offsets [\(next.dataOffsets.lowerBound), \(next.dataOffsets.upperBound)] overlap tensor \(UserText.quoted(previous.name)) [\(previous.dataOffsets.lowerBound), \(previous.dataOffsets.upperBound)]")
         }
         self.metadata = metadata
         self.tensorInfos = infos

@@ -45,6 +45,24 @@ func loadPrompts(_ path: String?, kind: PromptKind, split: PromptSplit, field: S
     return prompts
 }
 
+/// Refuses an output that is one of `inputs`, lies inside an input directory, or cannot be written; then
+/// removes staging left next to it by interrupted runs, saying so. Call it before any work.
+func prepareOutput(_ output: String, label: String = "--output", kind: OutputPaths.Kind, inputs: [(String, String?)]) throws {
+    try OutputPaths.check(output, label: label, kind: kind, inputs: OutputPaths.inputs(inputs))
+    if let note = OutputPaths.staleStagingNote(OutputPaths.removeStaleStaging(next: output)) { printError(note) }
+}
+
+/// A file input given by an option that may also be inline text (a plan): the path when it names a file.
+func planFile(_ plan: String?) -> String? {
+    guard let plan, plan.hasSuffix(".json") else { return nil }
+    return plan
+}
+
+/// Throws "NAME must be at least 1, got N" for the first count below 1.
+func requirePositive(_ counts: (String, Int)...) throws {
+    for (name, value) in counts where value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
+}
+
 extension RefusalDirection.Method: ExpressibleByArgument {}
 extension MeasurementQuantization: ExpressibleByArgument {}
 

@@ -1,17 +1,28 @@
+import AbliterationCore
 import ArgumentParser
 import Foundation
+import TensorKit
+
+/// The most characters of an error line (paths and quoted data are bounded before this).
+let maxErrorLineLength = 1000
 
 /// Runs `body`; any error becomes one line on standard error, `abliterate COMMAND: message`, and a
-/// non-zero exit.
+/// non-zero exit. The line is printable (control characters escaped) and bounded, whatever the error holds.
 func reportingErrors<T>(_ command: String, _ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let exit as ExitCode {
         throw exit
     } catch {
-        printError("abliterate \(command): \(error)")
+        printError(errorLine(command, error))
         throw ExitCode.failure
     }
+}
+
+/// `abliterate COMMAND: message` on one printable, bounded line.
+func errorLine(_ command: String, _ error: Error) -> String {
+    let message = (error as? ValidationError)?.message ?? ErrorText.message(error)
+    return "abliterate \(command): " + UserText.sanitized(message, limit: maxErrorLineLength)
 }
 
 /// Writes a line to standard error.

@@ -227,7 +227,7 @@ enum ConfigJSON {
             let path = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw AbliterationError.invalidInput("\(source): key '\(path)' has the wrong type")
         } catch {
-            throw AbliterationError.invalidInput("\(source): cannot parse: \(error)")
+            throw AbliterationError.invalidInput("\(source): cannot parse: \(ErrorText.message(error))")
         }
     }
 }
