@@ -8,7 +8,7 @@ BIN := .build/release/abliterate
 DEMO_MODEL := $(MODELS)/SmolLM2-135M-Instruct.Q4_1.gguf
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test deps models build clean
+.PHONY: demo test deps models build clean consumer
 
 deps:
 	@Scripts/install-deps.sh
@@ -21,6 +21,12 @@ build: deps
 
 test: deps models
 	ABLITERATE_MODELS="$(MODELS)" ABLITERATE_REQUIRE_MODELS=1 swift test $(SWIFT_TEST_FLAGS)
+	@$(MAKE) --no-print-directory consumer
+
+# A user's package that depends on this repository by a versioned URL builds in release mode and runs.
+consumer: deps
+	@echo "== Examples/Consumer against this repository, tagged 0.1.0, release build"
+	@Scripts/check-consumer.sh
 
 ADAPTER := Organisms/refusal-lora-a
 
