@@ -94,10 +94,7 @@ struct AblateCommand: ParsableCommand {
 /// A plan from the CLI form or a JSON file.
 func parsePlan(_ text: String) throws -> LayerPlan {
     if text.hasSuffix(".json") {
-        guard let data = FileManager.default.contents(atPath: text) else {
-            throw AbliterationError.invalidInput("\(text): cannot read the plan file")
-        }
-        return try LayerPlan(json: data)
+        return try LayerPlan(json: Data(try InputFile.contents(text, maxBytes: 1 << 20)))
     }
     return try LayerPlan(parsing: text)
 }

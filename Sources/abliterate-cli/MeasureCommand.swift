@@ -34,8 +34,8 @@ struct MeasureCommand: ParsableCommand {
             try prepareOutput(output, kind: .file, inputs: [
                 ("--model", modelOptions.model), ("--adapter", modelOptions.adapter), ("--harmful", harmful), ("--harmless", harmless),
             ])
-            let harmfulPrompts = try loadPrompts(harmful, kind: .harmful, split: .train, field: format.field)
-            let harmlessPrompts = try loadPrompts(harmless, kind: .harmless, split: .train, field: format.field)
+            let (harmfulPrompts, harmfulOrigins) = try loadPromptList(harmful, kind: .harmful, split: .train, field: format.field)
+            let (harmlessPrompts, harmlessOrigins) = try loadPromptList(harmless, kind: .harmless, split: .train, field: format.field)
             let session = try modelOptions.load(quantization: quantize)
             let progress = ProgressPrinter("measure")
             let measurements = try ResidualMeasurement.measure(
@@ -43,6 +43,7 @@ struct MeasureCommand: ParsableCommand {
                 options: MeasurementOptions(
                     batchSize: batchSize, winsorizeQuantile: winsorize, systemPrompt: format.system,
                     chat: !format.raw, quantization: quantize),
+                harmfulOrigins: harmfulOrigins, harmlessOrigins: harmlessOrigins,
                 progress: { progress.update(done: $0, total: $1) })
             try measurements.write(to: output)
             let suggested = MeasurementAnalysis(measurements).suggestedLayers()

@@ -52,8 +52,11 @@ struct TinyModel {
         return TinyModel(configuration: c, tensors: tensors)
     }
 
-    /// Writes the GGUF; `drop` leaves a tensor out, `architectureName` overrides `general.architecture`.
-    func writeGGUF(to path: String, drop: String? = nil, extra: String? = nil, architectureName: String? = nil) throws {
+    /// Writes the GGUF; `drop` leaves a tensor out, `architectureName` overrides `general.architecture`,
+    /// `metadataOverrides` replace metadata values by key, `shapeOverrides` give tensors (by GGUF name)
+    /// another row-major shape of the same element count.
+    func writeGGUF(to path: String, drop: String? = nil, extra: String? = nil, architectureName: String? = nil,
+                   metadataOverrides: [String: GGUFValue] = [:], shapeOverrides: [String: [Int]] = [:]) throws {
         let c = configuration
         let arch = architectureName ?? c.architecture.rawValue
         let p = c.architecture.rawValue
@@ -74,6 +77,7 @@ struct TinyModel {
         if let bos = c.bosTokenID { metadata.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(bos)))) }
         if let pad = c.padTokenID { metadata.append(("tokenizer.ggml.padding_token_id", .uint32(UInt32(pad)))) }
         if let w = c.slidingWindow { metadata.append(("\(p).attention.sliding_window", .uint32(UInt32(w)))) }
+        metadata = metadata.map { (key: $0.key, value: metadataOverrides[$0.key] ?? $0.value) }
         var entries: [GGUFWriter.TensorEntry] = []
         for (name, shape, values) in tensors {
             let ggufName = c.architecture.ggufName(name)!
@@ -84,7 +88,8 @@ struct TinyModel {
                 let heads = name.hasSuffix("q_proj.weight") ? c.headCount : c.kvHeadCount
                 v = permuteRowsLikeLlamaCpp(v, rows: shape[0], heads: heads)
             }
-            entries.append(.init(name: ggufName, type: .f32, shape: shape, bytes: v.withUnsafeBytes { [UInt8]($0) }))
+            entries.append(.init(name: ggufName, type: .f32, shape: shapeOverrides[ggufName] ?? shape,
+                                 bytes: v.withUnsafeBytes { [UInt8]($0) }))
         }
         if let extra {
             entries.append(.init(name: extra, type: .f32, shape: [4], bytes: [Float](repeating: 0, count: 4).withUnsafeBytes { [UInt8]($0) }))

@@ -40,11 +40,13 @@ public struct EvaluationOptions: Sendable {
 /// Step 6 of the method: does the model still refuse, and how far has it moved on harmless prompts?
 public enum ModelEvaluation {
     /// Greedy responses (KV cache, batched) to `prompts`, each judged by the refusal detector.
+    /// `origins` ("FILE: line N") name the prompts in errors.
     public static func refusals(
-        session: ModelSession, prompts: [String], options: EvaluationOptions = .init(),
+        session: ModelSession, prompts: [String], options: EvaluationOptions = .init(), origins: [String]? = nil,
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> RefusalEvaluation {
-        let tokens = try prompts.map { try session.promptTokens($0, systemPrompt: options.systemPrompt, chat: options.chat) }
+        let tokens = try session.promptTokens(
+            prompts, origins: origins, systemPrompt: options.systemPrompt, chat: options.chat, reserve: options.maxNewTokens)
         var responses = [EvaluatedResponse?](repeating: nil, count: prompts.count)
         var done = 0
         for batch in ModelSession.lengthSortedBatches(tokens.map(\.count), batchSize: options.batchSize) {
@@ -68,10 +70,11 @@ public enum ModelEvaluation {
 
     /// The log-probabilities of the first generated token for each prompt: (prompts, vocab), f32.
     public static func firstTokenLogProbabilities(
-        session: ModelSession, prompts: [String], options: EvaluationOptions = .init(),
+        session: ModelSession, prompts: [String], options: EvaluationOptions = .init(), origins: [String]? = nil,
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> [[Float]] {
-        let tokens = try prompts.map { try session.promptTokens($0, systemPrompt: options.systemPrompt, chat: options.chat) }
+        let tokens = try session.promptTokens(
+            prompts, origins: origins, systemPrompt: options.systemPrompt, chat: options.chat)
         var out = [[Float]](repeating: [], count: prompts.count)
         var done = 0
         for batch in ModelSession.lengthSortedBatches(tokens.map(\.count), batchSize: options.batchSize) {

@@ -1,4 +1,5 @@
 import Foundation
+import TensorKit
 
 /// Decides whether a generated response is a refusal by looking for marker phrases.
 ///
@@ -36,9 +37,10 @@ public struct RefusalDetector: Sendable {
 
     /// A detector whose markers are read from a UTF-8 file, one marker per line; blank lines are skipped.
     public init(markersFile path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw AbliterationError.invalidInput("\(path): refusal marker file not found or unreadable")
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw AbliterationError.invalidInput("\(path): refusal marker file not found")
         }
+        let data = Data(try InputFile.contents(path))
         guard let text = String(data: data, encoding: .utf8) else {
             throw AbliterationError.invalidInput("\(path): refusal marker file is not valid UTF-8")
         }

@@ -74,8 +74,8 @@ extension CheckpointInspection {
 
     static func jsonObject(at path: String) throws -> [String: Any] {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw AbliterationError.invalidInput("\(path): cannot read: \(error.localizedDescription)")
+        do { data = Data(try InputFile.contents(path, maxBytes: ModelConfiguration.maxConfigFileBytes)) } catch {
+            throw AbliterationError.invalidInput("\(path): cannot read: \(error)")
         }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw AbliterationError.invalidInput("\(path): not a JSON object")

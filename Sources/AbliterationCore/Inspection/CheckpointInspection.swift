@@ -96,9 +96,7 @@ public struct CheckpointInspection: Codable, Equatable, Sendable {
     }
 
     private static func fileStartsWithGGUFMagic(_ path: String) throws -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw AbliterationError.invalidInput("\(path): cannot open")
-        }
+        let handle = FileHandle(fileDescriptor: try InputFile.open(path).fd, closeOnDealloc: true)
         defer { try? handle.close() }
         return handle.readData(ofLength: 4) == Data("GGUF".utf8)
     }

@@ -175,8 +175,15 @@ public struct Measurements: Sendable {
         do { meta = try JSONDecoder().decode(MeasurementMetadata.self, from: Data(json.utf8)) } catch {
             throw AbliterationError.invalidInput("\(path): metadata '\(Measurements.metadataKey)' is not valid: \(ErrorText.message(error))")
         }
-        guard meta.layerCount >= 0, meta.hiddenSize > 0 else {
-            throw AbliterationError.invalidInput("\(path): metadata has layer count \(meta.layerCount), hidden size \(meta.hiddenSize)")
+        guard (0...ModelConfiguration.maxLayerCount).contains(meta.layerCount),
+              (1...ModelConfiguration.maxHiddenSize).contains(meta.hiddenSize) else {
+            throw AbliterationError.invalidInput(
+                "\(path): metadata '\(Measurements.metadataKey)': layer count \(meta.layerCount) or hidden size \(meta.hiddenSize) is out of range (0...\(ModelConfiguration.maxLayerCount), 1...\(ModelConfiguration.maxHiddenSize))")
+        }
+        let maxCount = Int(Int32.max)
+        guard (0...maxCount).contains(meta.harmfulCount), (0...maxCount).contains(meta.harmlessCount) else {
+            throw AbliterationError.invalidInput(
+                "\(path): metadata '\(Measurements.metadataKey)': prompt counts \(meta.harmfulCount), \(meta.harmlessCount) are out of range (0...\(maxCount))")
         }
         let rows = meta.layerCount + 1, hidden = meta.hiddenSize
         func load(_ name: String) throws -> [[Double]] {

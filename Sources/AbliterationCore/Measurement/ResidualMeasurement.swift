@@ -57,9 +57,11 @@ public enum ResidualMeasurement {
     /// Measures `harmful` and `harmless` on `session` at every residual index 0...layerCount.
     /// `progress(done, total)` is called after each batch. The quantization option, if any, must already
     /// have been applied when the session was loaded (`ModelSession.load(path:adapter:quantization:)`);
-    /// it is recorded in the metadata.
+    /// it is recorded in the metadata. `harmfulOrigins` and `harmlessOrigins` ("FILE: line N", see
+    /// `PromptLoadResult.origins`) name the prompts in errors, such as a prompt longer than the context.
     public static func measure(
         session: ModelSession, harmful: [String], harmless: [String], options: MeasurementOptions = .init(),
+        harmfulOrigins: [String]? = nil, harmlessOrigins: [String]? = nil,
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> Measurements {
         guard !harmful.isEmpty, !harmless.isEmpty else {
@@ -71,9 +73,14 @@ public enum ResidualMeasurement {
         let total = harmful.count + harmless.count
         var done = 0
 
-        func accumulate(_ prompts: [String], label: String) throws -> [RunningMean] {
+        // Every prompt is tokenized (and checked against the context) before any forward pass runs.
+        let harmfulTokens = try session.promptTokens(
+            harmful, origins: harmfulOrigins, systemPrompt: options.systemPrompt, chat: options.chat)
+        let harmlessTokens = try session.promptTokens(
+            harmless, origins: harmlessOrigins, systemPrompt: options.systemPrompt, chat: options.chat)
+
+        func accumulate(_ prompts: [String], tokens: [[Int]], label: String) throws -> [RunningMean] {
             var means = layers.map { _ in RunningMean(dimension: config.hiddenSize) }
-            let tokens = try prompts.map { try session.promptTokens($0, systemPrompt: options.systemPrompt, chat: options.chat) }
             for batch in ModelSession.lengthSortedBatches(tokens.map(\.count), batchSize: options.batchSize) {
                 let output = try session.model.forward(
                     batch: batch.map { tokens[$0] }, capture: .hiddenStates(layers), logits: .none)
@@ -98,8 +105,8 @@ public enum ResidualMeasurement {
             return means
         }
 
-        let harmfulMeans = try accumulate(harmful, label: "harmful")
-        let harmlessMeans = try accumulate(harmless, label: "harmless")
+        let harmfulMeans = try accumulate(harmful, tokens: harmfulTokens, label: "harmful")
+        let harmlessMeans = try accumulate(harmless, tokens: harmlessTokens, label: "harmless")
         let metadata = MeasurementMetadata(
             model: session.path, adapter: session.adapter, architecture: config.architecture.rawValue,
             hiddenSize: config.hiddenSize, layerCount: config.layerCount, harmfulCount: harmful.count,

@@ -59,6 +59,34 @@ public final class ModelSession: @unchecked Sendable {
         return ids
     }
 
+    /// Token ids of each instruction (as `promptTokens(_:systemPrompt:chat:)`), each checked to fit the
+    /// model's context with `reserve` positions left over (the tokens to be generated). A prompt longer
+    /// than `PromptFile.maxPromptBytes` is refused before it is tokenized. `origins` name the prompts in
+    /// errors (`PromptLoadResult.origins`: "FILE: line N"); without them a prompt is named by its index.
+    public func promptTokens(
+        _ prompts: [String], origins: [String]? = nil, systemPrompt: String? = nil, chat: Bool = true, reserve: Int = 0
+    ) throws -> [[Int]] {
+        if let origins, origins.count != prompts.count {
+            throw AbliterationError.dimensionMismatch("\(origins.count) prompt origins for \(prompts.count) prompts")
+        }
+        let context = model.configuration.maxPositionEmbeddings
+        return try prompts.enumerated().map { i, prompt in
+            let name = origins?[i] ?? "prompt \(i + 1) \(String(prompt.prefix(40)).debugDescription)"
+            guard prompt.utf8.count <= PromptFile.maxPromptBytes else {
+                throw AbliterationError.invalidInput(
+                    "\(name): prompt is \(prompt.utf8.count) bytes, more than the \(PromptFile.maxPromptBytes) allowed")
+            }
+            let ids = try promptTokens(prompt, systemPrompt: systemPrompt, chat: chat)
+            guard ids.count <= context - reserve else {
+                let template = chat ? " with the chat template" : ""
+                let room = reserve > 0 ? " less the \(reserve) tokens to generate" : ""
+                throw AbliterationError.invalidInput(
+                    "\(name): prompt is \(ids.count) tokens\(template), more than the model's context of \(context) tokens\(room)")
+            }
+            return ids
+        }
+    }
+
     /// Tokens that end a response: EOS and the end-of-turn markers.
     public var stopTokens: Set<Int> {
         var s = tokenizer.endOfTurnTokenIDs

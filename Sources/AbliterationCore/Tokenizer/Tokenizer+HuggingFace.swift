@@ -15,11 +15,11 @@ extension Tokenizer {
     public static func vocabulary(directory: String) throws -> TokenizerVocabulary {
         let dir = URL(fileURLWithPath: directory)
         let jsonPath = dir.appendingPathComponent("tokenizer.json").path
-        guard let data = FileManager.default.contents(atPath: jsonPath) else {
-            throw AbliterationError.invalidInput("\(jsonPath): cannot read")
+        guard FileManager.default.fileExists(atPath: jsonPath) else {
+            throw AbliterationError.invalidInput("\(jsonPath): cannot read: no such file")
         }
-        let json = try TokenizerJSON.parse(Array(data), name: jsonPath)
-        let config = (try? readJSONObject(dir.appendingPathComponent("tokenizer_config.json").path)) ?? [:]
+        let json = try TokenizerJSON.parse(try InputFile.contents(jsonPath), name: jsonPath)
+        let config = try optionalJSONObject(dir.appendingPathComponent("tokenizer_config.json").path) ?? [:]
 
         guard let model = json["model"], model["type"]?.string == "BPE" else {
             throw AbliterationError.unsupported("\(jsonPath): model type '\(json["model"]?["type"]?.string ?? "none")' (supported: BPE)")
@@ -98,11 +98,12 @@ extension Tokenizer {
         if template == nil, let list = config["chat_template"] as? [[String: Any]] {
             template = list.first { ($0["name"] as? String) == "default" }?["template"] as? String
         }
-        if template == nil {
-            template = try? String(contentsOf: dir.appendingPathComponent("chat_template.jinja"), encoding: .utf8)
+        let templatePath = dir.appendingPathComponent("chat_template.jinja").path
+        if template == nil, FileManager.default.fileExists(atPath: templatePath) {
+            template = String(data: Data(try InputFile.contents(templatePath)), encoding: .utf8)
         }
         var family = ""
-        if let modelConfig = try? readJSONObject(dir.appendingPathComponent("config.json").path) {
+        if let modelConfig = try optionalJSONObject(dir.appendingPathComponent("config.json").path) {
             family = modelConfig["model_type"] as? String ?? ""
         }
         if family.isEmpty && id("<start_of_turn>") != nil { family = "gemma" }
@@ -114,14 +115,12 @@ extension Tokenizer {
             addBOS: addBOS ?? false, addSpacePrefix: addSpacePrefix, chatTemplate: template, family: family)
     }
 
-    private static func readJSONObject(_ path: String) throws -> [String: Any] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw AbliterationError.invalidInput("\(path): cannot read")
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw AbliterationError.invalidInput("\(path): not a JSON object")
-        }
-        return object
+    /// The JSON object in an optional side file: nil when the file is absent or is not a JSON object;
+    /// an error when something other than a regular file is there, or it cannot be read.
+    private static func optionalJSONObject(_ path: String) throws -> [String: Any]? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let data = Data(try InputFile.contents(path))
+        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
     }
 
     /// `ByteLevel(use_regex)` is GPT-2's split; `Sequence[Digits(individual), ByteLevel(use_regex)]` SmolLM's.

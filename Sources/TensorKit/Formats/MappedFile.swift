@@ -12,16 +12,12 @@ public final class MappedFile: @unchecked Sendable {
     /// The file's bytes.
     public let bytes: UnsafeRawBufferPointer
 
-    /// Maps `path` read-only. Throws `TensorKitError.io` naming the file when it cannot.
+    /// Maps `path` read-only. Throws `TensorKitError.io` naming the file when it cannot, or when it is
+    /// not a regular file (see `InputFile.open`).
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw TensorKitError.io(file: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        let (fd, size) = try InputFile.open(path)
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw TensorKitError.io(file: path, reason: "cannot stat") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw TensorKitError.io(file: path, reason: "not a regular file") }
-        let size = Int(st.st_size)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
@@ -34,6 +30,84 @@ public final class MappedFile: @unchecked Sendable {
 
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
+
+/// Opening the files a user names (models, prompts, measurements, adapters, tokenizers, configs).
+///
+/// Such a path may name anything: a FIFO (whose `open(2)` blocks until a writer comes, i.e. forever), a
+/// directory, a device or a socket. Only regular files are read: the path is checked with `stat(2)`
+/// before it is opened, opened with `O_NONBLOCK` (so even a FIFO swapped in between cannot block), and
+/// checked again with `fstat(2)` on the descriptor.
+public enum InputFile {
+    /// Files read whole into memory (JSON configs, tokenizer files, prompt files) larger than this are
+    /// refused; tensors are memory-mapped instead and are bounded by the file size alone.
+    public static let defaultMaxBytes = 256 << 20
+
+    /// Throws `TensorKitError.io` naming `path` unless it is a regular file (symbolic links followed).
+    public static func checkRegular(_ path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw TensorKitError.io(file: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        try checkRegular(st, path)
+    }
+
+    /// Opens a regular file read-only: its descriptor (the caller closes it) and its size in bytes.
+    public static func open(_ path: String) throws -> (fd: Int32, size: Int) {
+        try checkRegular(path)
+        let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw TensorKitError.io(file: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            close(fd)
+            throw TensorKitError.io(file: path, reason: "cannot stat")
+        }
+        do { try checkRegular(st, path) } catch {
+            close(fd)
+            throw error
+        }
+        return (fd, Int(st.st_size))
+    }
+
+    /// The whole content of a regular file of at most `maxBytes` bytes.
+    public static func contents(_ path: String, maxBytes: Int = defaultMaxBytes) throws -> [UInt8] {
+        let (fd, size) = try open(path)
+        defer { close(fd) }
+        guard size <= maxBytes else {
+            throw TensorKitError.io(file: path, reason: "file is \(size) bytes, more than the \(maxBytes) allowed")
+        }
+        var out = [UInt8](repeating: 0, count: size)
+        var done = 0
+        try out.withUnsafeMutableBytes { buffer in
+            while done < size {
+                let n = Glibc.read(fd, buffer.baseAddress! + done, size - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw TensorKitError.io(file: path, reason: "read failed: \(String(cString: strerror(errno)))")
+                }
+                if n == 0 { break }  // the file shrank while being read
+                done += n
+            }
+        }
+        return done == size ? out : Array(out[..<done])
+    }
+
+    /// Throws unless `st` describes a regular file, saying what it is instead.
+    private static func checkRegular(_ st: stat, _ path: String) throws {
+        let kind: String
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return
+        case S_IFDIR: kind = "a directory"
+        case S_IFIFO: kind = "a FIFO"
+        case S_IFCHR: kind = "a character device"
+        case S_IFBLK: kind = "a block device"
+        case S_IFSOCK: kind = "a socket"
+        default: throw TensorKitError.io(file: path, reason: "not a regular file")
+        }
+        throw TensorKitError.io(file: path, reason: "is \(kind), not a regular file")
     }
 }
 

@@ -80,10 +80,13 @@ public enum BitsAndBytes4Bit {
             }
             guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)),
                   let dict = object as? [String: Any] else { throw bad("not a JSON object") }
-            func int(_ key: String) -> Int? {
-                guard let n = dict[key] as? NSNumber, n.doubleValue == n.doubleValue.rounded() else { return nil }
+            /// A whole number an `Int` holds (not a fraction, and not 1e300 wrapped around).
+            func exactInt(_ value: Any?) -> Int? {
+                guard let n = value as? NSNumber, case let d = n.doubleValue, d == d.rounded(),
+                      d.magnitude < 0x1p63 else { return nil }
                 return n.intValue
             }
+            func int(_ key: String) -> Int? { exactInt(dict[key]) }
             guard let typeName = dict["quant_type"] as? String, let quantType = QuantType(rawValue: typeName) else {
                 throw bad("quant_type \(String(describing: dict["quant_type"])) is not nf4 or fp4")
             }
@@ -91,8 +94,8 @@ public enum BitsAndBytes4Bit {
             guard let rawShape = dict["shape"] as? [Any] else { throw bad("shape missing") }
             var shape: [Int] = []
             for d in rawShape {
-                guard let n = d as? NSNumber, n.intValue >= 0 else { throw bad("shape \(rawShape) is not a list of sizes") }
-                shape.append(n.intValue)
+                guard let n = exactInt(d), n >= 0 else { throw bad("shape \(rawShape) is not a list of sizes") }
+                shape.append(n)
             }
             guard Tensor<Float>.elementCount(shape) != nil else { throw bad("shape \(shape) overflows") }
             var state = QuantState(quantType: quantType, blockSize: blockSize,

@@ -137,10 +137,11 @@ enum JSONValue: Codable, Equatable, Sendable {
     }
 
     /// An int, or the ints of an array (eos_token_id may be either); the inverse of `tokenIDs`.
+    /// Numbers that are not integers an `Int` holds are left out.
     var ints: [Int] {
         switch self {
-        case .number(let d): return [Int(d)]
-        case .array(let a): return a.compactMap { $0.double.map(Int.init) }
+        case .number(let d): return Int(exactly: d).map { [$0] } ?? []
+        case .array(let a): return a.compactMap { $0.double.flatMap { Int(exactly: $0) } }
         default: return []
         }
     }
@@ -158,10 +159,16 @@ enum RoPEJSON {
         case "linear":
             return .linear(factor: dict["factor"]?.double ?? 1)
         case "llama3":
+            let original = dict["original_max_position_embeddings"]?.double ?? 8192
+            guard let originalMaxPositions = Int(exactly: original),
+                  (1...ModelConfiguration.maxContextLength).contains(originalMaxPositions) else {
+                throw AbliterationError.invalidInput(
+                    "\(source): rope original_max_position_embeddings \(original) is out of range (1...\(ModelConfiguration.maxContextLength))")
+            }
             return .llama3(
                 factor: dict["factor"]?.double ?? 8, lowFrequencyFactor: dict["low_freq_factor"]?.double ?? 1,
                 highFrequencyFactor: dict["high_freq_factor"]?.double ?? 4,
-                originalMaxPositions: Int(dict["original_max_position_embeddings"]?.double ?? 8192))
+                originalMaxPositions: originalMaxPositions)
         default:
             throw AbliterationError.unsupported("\(source): rope scaling type '\(type)' is not supported")
         }
@@ -206,7 +213,7 @@ extension GGUFFile {
     func vocabularySize(prefix: String) throws -> Int {
         if let v = int("\(prefix).vocab_size") { return v }
         if let tokens = metadata["tokenizer.ggml.tokens"], case .array(let a) = tokens { return a.count }
-        return try tensor("token_embd.weight").shape[0]
+        return try tensor("token_embd.weight").shape.first ?? 0
     }
 }
 

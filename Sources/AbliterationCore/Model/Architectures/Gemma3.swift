@@ -226,7 +226,7 @@ enum Gemma3Architecture: ArchitectureDefinition {
         let heads = try gguf.requiredInt("\(p).attention.head_count")
         let layers = try gguf.requiredInt("\(p).block_count")
         let headDim = gguf.int("\(p).attention.key_length") ?? 256
-        let scalar = layers == 62 ? Float(hidden / heads) : Float(headDim)
+        let scalar = layers == 62 && heads > 0 ? Float(hidden / heads) : Float(headDim)
         let pattern = gguf.int("\(p).attention.sliding_window_pattern") ?? 6
         let c = ModelConfiguration(
             architecture: .gemma3, vocabSize: try gguf.vocabularySize(prefix: p), hiddenSize: hidden,

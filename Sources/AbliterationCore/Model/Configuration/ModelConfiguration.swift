@@ -93,7 +93,9 @@ public struct ModelConfiguration: Sendable, Equatable {
         self.ropeScaling = ropeScaling
         self.localRopeTheta = localRopeTheta
         self.slidingWindow = slidingWindow
-        self.layerSpans = layerSpans ?? Array(repeating: .full, count: layerCount)
+        // An out-of-range layer count gets no spans here; `validate` then reports the count.
+        self.layerSpans = layerSpans
+            ?? Array(repeating: .full, count: (1...Self.maxLayerCount).contains(layerCount) ? layerCount : 0)
         self.queryScale = queryScale ?? 1 / Float(headDim).squareRoot()
         self.attentionBias = attentionBias
         self.queryKeyNorm = queryKeyNorm
@@ -111,15 +113,34 @@ public struct ModelConfiguration: Sendable, Equatable {
     /// Width of all key (or value) heads together.
     public var keyValueWidth: Int { kvHeadCount * headDim }
 
-    /// Checks that the sizes fit together; `source` names the file in errors.
+    // Upper bounds on what a config.json or GGUF header may declare, well above any released model
+    // (Llama 3.1 405B: 126 layers, hidden 16384, 128 heads; Gemma 3: vocabulary 262208, head dim 256),
+    // so a corrupt or hostile count is refused before anything is built per layer, head or token.
+    public static let maxLayerCount = 1024
+    public static let maxHiddenSize = 1 << 16
+    public static let maxIntermediateSize = 1 << 20
+    public static let maxVocabSize = 1 << 22
+    public static let maxHeadCount = 1024
+    public static let maxHeadDim = 4096
+    public static let maxContextLength = 1 << 24
+    /// config.json, adapter_config.json and the like are refused above this size.
+    public static let maxConfigFileBytes = 16 << 20
+
+    /// Checks that every size is in range and that the sizes fit together; `source` names the file in errors.
     public func validate(source: String) throws {
-        let positive: [(String, Int)] = [
-            ("vocab size", vocabSize), ("hidden size", hiddenSize), ("intermediate size", intermediateSize),
-            ("layer count", layerCount), ("head count", headCount), ("kv head count", kvHeadCount),
-            ("head dim", headDim),
+        let bounded: [(String, Int, Int)] = [
+            ("vocab size", vocabSize, Self.maxVocabSize), ("hidden size", hiddenSize, Self.maxHiddenSize),
+            ("intermediate size", intermediateSize, Self.maxIntermediateSize),
+            ("layer count", layerCount, Self.maxLayerCount), ("head count", headCount, Self.maxHeadCount),
+            ("kv head count", kvHeadCount, Self.maxHeadCount), ("head dim", headDim, Self.maxHeadDim),
+            ("context length", maxPositionEmbeddings, Self.maxContextLength),
         ]
-        for (name, value) in positive where value <= 0 || value > 1 << 24 {
-            throw AbliterationError.invalidInput("\(source): \(name) \(value) is out of range")
+        for (name, value, limit) in bounded where value <= 0 || value > limit {
+            throw AbliterationError.invalidInput("\(source): \(name) \(value) is out of range (1...\(limit))")
+        }
+        if let slidingWindow, slidingWindow <= 0 || slidingWindow > Self.maxContextLength {
+            throw AbliterationError.invalidInput(
+                "\(source): sliding window \(slidingWindow) is out of range (1...\(Self.maxContextLength))")
         }
         guard headCount % kvHeadCount == 0 else {
             throw AbliterationError.invalidInput(
@@ -138,7 +159,9 @@ public struct ModelConfiguration: Sendable, Equatable {
     }
 
     /// Gemma 3's layer pattern: every `pattern`-th block (1-based) is global, the rest sliding.
+    /// An out-of-range layer count gets no spans (`validate` reports the count).
     public static func gemmaLayerSpans(layerCount: Int, pattern: Int) -> [AttentionSpan] {
-        (0..<layerCount).map { pattern > 0 && ($0 + 1) % pattern == 0 ? .full : .sliding }
+        guard (1...maxLayerCount).contains(layerCount) else { return [] }
+        return (0..<layerCount).map { pattern > 0 && ($0 + 1) % pattern == 0 ? .full : .sliding }
     }
 }

@@ -30,8 +30,10 @@ struct BitsAndBytesWeight: @unchecked Sendable {
         }
         let packed = try require(name)
         let absmax = try require(name + ".absmax")
+        // n fits an Int (the quant state's parser checked); the ceilings below are written not to overflow.
         let n = state.shape.reduce(1, *)
-        guard packed.bytes.count == (n + 1) / 2 else {
+        func blocks(_ count: Int, of size: Int) -> Int { count / size + (count % size == 0 ? 0 : 1) }
+        guard packed.bytes.count == blocks(n, of: 2) else {
             throw AbliterationError.dimensionMismatch("\(source): '\(name)' has \(packed.bytes.count) packed bytes for shape \(state.shape)")
         }
         var table = state.quantType.table
@@ -42,7 +44,7 @@ struct BitsAndBytesWeight: @unchecked Sendable {
             let nested = try require(name + ".nested_absmax").toFloat32().scalars
             let nestedMap = try require(name + ".nested_quant_map").toFloat32().scalars
             guard absmax.type == .dense(.u8), nestedMap.count == 256, let nb = state.nestedBlockSize,
-                  nested.count == (absmax.bytes.count + nb - 1) / nb else {
+                  nested.count == blocks(absmax.bytes.count, of: nb) else {
                 throw AbliterationError.invalidInput("\(source): '\(name)': inconsistent nested absmax tensors")
             }
             scales = BitsAndBytes4Bit.nestedAbsmax(
@@ -51,7 +53,7 @@ struct BitsAndBytesWeight: @unchecked Sendable {
         } else {
             scales = try absmax.toFloat32().scalars
         }
-        guard scales.count == (n + state.blockSize - 1) / state.blockSize else {
+        guard scales.count == blocks(n, of: state.blockSize) else {
             throw AbliterationError.dimensionMismatch("\(source): '\(name).absmax' has \(scales.count) scales for \(n) values")
         }
         return BitsAndBytesWeight(name: name, packed: packed, scales: scales, table: table, state: state)

@@ -38,6 +38,26 @@ enum CheckpointLoader {
         }
     }
 
+    /// Checks the declared layer count against the blocks the file has tensors for (highest block
+    /// index + 1), before anything is built per layer: a header claiming a million blocks next to the
+    /// tensors of two is refused at once, naming `key`. (Gaps below are missing tensors, found later.)
+    static func checkLayerCount(_ c: ModelConfiguration, tensorNames: [String], blockPrefix: String,
+                                key: String, source: String) throws {
+        let highest = tensorNames.compactMap { ModelArchitecture.splitLayer($0, prefix: blockPrefix)?.0 }.max() ?? -1
+        guard highest == c.layerCount - 1 else {
+            let found = highest < 0 ? "no block tensors" : "tensors for blocks 0...\(highest)"
+            throw AbliterationError.invalidInput("\(source): '\(key)' is \(c.layerCount) but the file has \(found)")
+        }
+    }
+
+    /// Throws unless a file tensor has exactly the shape the configuration implies (every dimension,
+    /// trailing 1s included: the runtime indexes rows by the expected shape).
+    static func checkShape(_ found: [Int], expected: [Int], tensor: String, source: String) throws {
+        guard found == expected else {
+            throw AbliterationError.dimensionMismatch("\(source): tensor '\(tensor)' has shape \(found), expected \(expected)")
+        }
+    }
+
     /// Whether a tensor is kept as a dense f32 vector (norms and biases).
     static func isVector(_ name: String) -> Bool { name.hasSuffix("norm.weight") || name.hasSuffix(".bias") }
 
@@ -51,6 +71,7 @@ enum CheckpointLoader {
         let architecture = try ModelArchitecture(identifier: identifier, source: path)
         let definition = architecture.definition
         let c = try definition.configuration(gguf: file)
+        try checkLayerCount(c, tensorNames: file.tensorNames, blockPrefix: "blk.", key: "\(identifier).block_count", source: path)
         let names = architecture.tensorNames(c)
 
         // Unexpected tensors: anything the name map does not produce (llama's rope_freqs aside).
@@ -71,10 +92,7 @@ enum CheckpointLoader {
             }
             var tensor = try file.tensor(ggufName)
             let shape = expectedShape(name, c)
-            guard tensor.elementCount == shape.reduce(1, *), tensor.shape.last == shape.last || shape.count == 1 else {
-                throw AbliterationError.dimensionMismatch(
-                    "\(path): tensor '\(ggufName)' (\(name)) has shape \(tensor.shape), expected \(shape)")
-            }
+            try checkShape(tensor.shape, expected: shape, tensor: ggufName, source: path)
             if definition.ggufPermutesQueryKey {
                 if name.hasSuffix("q_proj.weight") || name.hasSuffix("q_proj.bias") {
                     tensor = try unpermuteRows(tensor, heads: c.headCount, shape: shape, path: path)
@@ -90,7 +108,9 @@ enum CheckpointLoader {
         }
         var factors: [Float]?
         if present.contains("rope_freqs.weight") {
-            factors = try file.tensor("rope_freqs.weight").toFloat32().scalars
+            let tensor = try file.tensor("rope_freqs.weight")
+            try checkShape(tensor.shape, expected: [c.headDim / 2], tensor: "rope_freqs.weight", source: path)
+            factors = try tensor.toFloat32().scalars
         }
         let weights = ModelWeights(names: names, entries: entries, architecture: architecture)
         return Loaded(configuration: c, weights: weights, ropeFrequencyFactors: factors)
@@ -120,9 +140,10 @@ enum CheckpointLoader {
 
     static func loadDirectory(_ directory: String) throws -> Loaded {
         let configPath = (directory as NSString).appendingPathComponent("config.json")
-        guard let json = FileManager.default.contents(atPath: configPath) else {
+        guard FileManager.default.fileExists(atPath: configPath) else {
             throw AbliterationError.invalidInput("\(directory): no config.json")
         }
+        let json = Data(try InputFile.contents(configPath, maxBytes: ModelConfiguration.maxConfigFileBytes))
         guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
             throw AbliterationError.invalidInput("\(configPath): not a JSON object")
         }
@@ -132,6 +153,8 @@ enum CheckpointLoader {
         let architecture = try ModelArchitecture(identifier: modelType, source: configPath)
         let c = try architecture.definition.configuration(json: json, source: configPath)
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
+        try checkLayerCount(c, tensorNames: checkpoint.tensorNames.map(canonicalName), blockPrefix: "model.layers.",
+                            key: "num_hidden_layers", source: configPath)
 
         // Canonical name of each file tensor; vision parts of multimodal checkpoints are skipped.
         var fileName: [String: String] = [:]
@@ -166,9 +189,7 @@ enum CheckpointLoader {
             }
             let shape = expectedShape(name, c)
             if !isVector(name), let bnb = try BitsAndBytesWeight.read(checkpoint, raw, source: directory) {
-                guard bnb.shape == shape else {
-                    throw AbliterationError.dimensionMismatch("\(directory): tensor '\(raw)' has shape \(bnb.shape), expected \(shape)")
-                }
+                try checkShape(bnb.shape, expected: shape, tensor: raw, source: directory)
                 entries[name] = .init(shape: shape, storage: .bitsAndBytes(bnb))
                 continue
             }

@@ -10,9 +10,7 @@ enum CheckpointTensors {
         let t = try checkpoint.tensor(name)
         switch t.type {
         case .dense(.f32), .dense(.f16), .dense(.bf16):
-            guard t.shape == shape else {
-                throw AbliterationError.dimensionMismatch("\(source): tensor '\(name)' has shape \(t.shape), expected \(shape)")
-            }
+            try CheckpointLoader.checkShape(t.shape, expected: shape, tensor: name, source: source)
             return t
         default:
             throw AbliterationError.unsupported("\(source): tensor '\(name)' has unsupported type \(t.type)")

@@ -28,8 +28,11 @@ public struct LoRAAdapter: Sendable {
     /// Reads an adapter directory.
     public static func load(directory: String) throws -> LoRAAdapter {
         let configPath = (directory as NSString).appendingPathComponent("adapter_config.json")
-        guard let data = FileManager.default.contents(atPath: configPath),
-              let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard FileManager.default.fileExists(atPath: configPath) else {
+            throw AbliterationError.invalidInput("\(configPath): missing")
+        }
+        let data = Data(try InputFile.contents(configPath, maxBytes: ModelConfiguration.maxConfigFileBytes))
+        guard let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw AbliterationError.invalidInput("\(configPath): missing or not a JSON object")
         }
         if let type = config["peft_type"] as? String, type != "LORA" {

@@ -39,6 +39,10 @@ extension LanguageModel {
             total += tokens.count
         }
         let pastLengths = slots.map { $0.map { cache!.lengths[$0] } } ?? Array(repeating: 0, count: batch.count)
+        for (s, tokens) in batch.enumerated() where pastLengths[s] + tokens.count > c.maxPositionEmbeddings {
+            throw AbliterationError.invalidInput(
+                "forward: sequence \(s) reaches position \(pastLengths[s] + tokens.count), past the model's context of \(c.maxPositionEmbeddings) tokens")
+        }
         if let cache, let slots {
             for (s, slot) in slots.enumerated() where pastLengths[s] + batch[s].count > cache.capacities[slot] {
                 throw AbliterationError.invalidInput("forward: sequence \(s) exceeds its KV cache capacity \(cache.capacities[slot])")

@@ -14,6 +14,16 @@ extension LanguageModel {
         firstStepLogProbabilities: Bool = false
     ) throws -> [Generation] {
         guard maxNewTokens >= 1 else { throw AbliterationError.invalidInput("generate: maxNewTokens must be at least 1") }
+        // Every position gets a KV cache row: prompt + new tokens must fit the model's context.
+        let context = configuration.maxPositionEmbeddings
+        guard maxNewTokens <= context else {
+            throw AbliterationError.invalidInput(
+                "\(source): generate: \(maxNewTokens) new tokens are more than the model's context of \(context) tokens")
+        }
+        for (s, prompt) in batch.enumerated() where prompt.count > context - maxNewTokens {
+            throw AbliterationError.invalidInput(
+                "\(source): generate: prompt \(s) has \(prompt.count) tokens; with \(maxNewTokens) new tokens that is more than the model's context of \(context) tokens")
+        }
         lock.lock()
         defer { lock.unlock() }
         let vocab = configuration.vocabSize
