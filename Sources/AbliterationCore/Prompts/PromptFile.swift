@@ -149,8 +149,7 @@ public enum PromptFile {
         var records: [PromptRecord] = []
         for (i, line) in lines(text).enumerated() {
             let where_ = "\(file): line \(i + 1)"
-<<<<<<< HEAD
-            if line.trimmingCharacters(in: .whitespaces).isEmpty { records.append(nil); continue }
+            if line.trimmingCharacters(in: .whitespaces).isEmpty { records.append(PromptRecord(text: nil, origin: where_)); continue }
             let value: Any
             do {
                 value = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
@@ -159,12 +158,6 @@ public enum PromptFile {
                 let detail = ErrorText.json(error, in: Data(line.utf8))
                 let column = detail.hasPrefix("line 1, ") ? String(detail.dropFirst("line 1, ".count)) : detail
                 throw AbliterationError.invalidInput("\(where_): malformed JSON line (\(column))")
-=======
-            if line.trimmingCharacters(in: .whitespaces).isEmpty { records.append(PromptRecord(text: nil, origin: where_)); continue }
-            guard let value = try? JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
-            else {
-                throw AbliterationError.invalidInput("\(where_): malformed JSON line")
->>>>>>> files
             }
             records.append(PromptRecord(text: try promptText(value, at: where_, field: field), origin: where_))
         }
