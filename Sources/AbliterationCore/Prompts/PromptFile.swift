@@ -210,11 +210,7 @@ public enum PromptFile {
             }
             guard column < row.fields.count else {
                 throw AbliterationError.invalidInput(
-<<<<<<< HEAD
-                    "\(file): line \(row.line): row has \(row.fields.count) fields, no value for \(UserText.quoted(header[column]))")
-=======
-                    "\(origin): row has \(row.fields.count) fields, no value for '\(header[column])'")
->>>>>>> files
+                    "\(origin): row has \(row.fields.count) fields, no value for \(UserText.quoted(header[column]))")
             }
             return PromptRecord(text: row.fields[column], origin: origin)
         }
