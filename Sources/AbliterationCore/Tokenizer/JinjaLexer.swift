@@ -119,6 +119,7 @@ enum JinjaLexer {
             }
             if isDouble, let d = Double(num) { return .double(d) }
             if let n = Int(num) { return .int(n) }
+            if !isDouble, !num.isEmpty { throw syntax("integer out of range: \(num.prefix(40)) does not fit in 64 bits", line) }
             throw syntax("bad number '\(num)'", line)
         }
         if c == "'" || c == "\"" {

@@ -15,21 +15,23 @@ indirect enum JinjaExpr {
     case conditional(then: JinjaExpr, condition: JinjaExpr, otherwise: JinjaExpr?)
 }
 
-/// A statement of the template language.
+/// A statement of the template language; `line` is where its tag is, for errors while it runs.
 indirect enum JinjaNode {
     case text(String)
-    case output(JinjaExpr)
-    case ifChain([(JinjaExpr, [JinjaNode])], otherwise: [JinjaNode])
-    case forLoop(targets: [String], iterable: JinjaExpr, condition: JinjaExpr?, body: [JinjaNode], otherwise: [JinjaNode])
-    case set(targets: [String], attribute: String?, value: JinjaExpr)
-    case setBlock(name: String, body: [JinjaNode])
+    case output(JinjaExpr, line: Int)
+    case ifChain([(condition: JinjaExpr, line: Int, body: [JinjaNode])], otherwise: [JinjaNode])
+    case forLoop(targets: [String], iterable: JinjaExpr, condition: JinjaExpr?, body: [JinjaNode], otherwise: [JinjaNode], line: Int)
+    case set(targets: [String], attribute: String?, value: JinjaExpr, line: Int)
+    case setBlock(name: String, body: [JinjaNode], line: Int)
 }
 
 /// Recursive-descent parser for the subset of Jinja chat templates use. Anything else is an error
-/// that names the construct.
+/// that names the construct. Blocks nest at most `JinjaLimits.blockDepth` deep.
 struct JinjaParser {
     private let parts: [JinjaPart]
     private var index = 0
+    /// Blocks open around the tag being parsed.
+    private var blockDepth = 0
 
     static let supportedTags = "if/elif/else/endif, for/else/endfor, set/endset"
 
@@ -52,11 +54,14 @@ struct JinjaParser {
             case .text(let t): nodes.append(.text(t))
             case .output(let tokens, let line):
                 var e = JinjaExprParser(tokens: tokens, line: line)
-                nodes.append(.output(try e.parseAll()))
+                nodes.append(.output(try e.parseAll(), line: line))
             case .statement(let tokens, let line):
                 guard case .name(let keyword)? = tokens.first else { throw JinjaLexer.syntax("empty or malformed tag", line) }
                 let rest = Array(tokens.dropFirst())
                 if stops.contains(keyword) { return (nodes, (keyword, rest, line)) }
+                let opensBlock = ["if", "for", "set"].contains(keyword)
+                if opensBlock { try enterBlock(line) }
+                defer { if opensBlock { blockDepth -= 1 } }
                 switch keyword {
                 case "if": nodes.append(try ifStatement(rest, line))
                 case "for": nodes.append(try forStatement(rest, line))
@@ -73,15 +78,26 @@ struct JinjaParser {
         return (nodes, nil)
     }
 
+    /// Counts a block that may open here against `JinjaLimits.blockDepth` (a `{% set %}` may be one).
+    private mutating func enterBlock(_ line: Int) throws {
+        blockDepth += 1
+        guard blockDepth <= JinjaLimits.blockDepth else {
+            throw JinjaLexer.syntax("blocks nested deeper than the nesting-depth limit of \(JinjaLimits.blockDepth) levels", line)
+        }
+    }
+
     private mutating func ifStatement(_ tokens: [JinjaToken], _ line: Int) throws -> JinjaNode {
-        var branches: [(JinjaExpr, [JinjaNode])] = []
+        var branches: [(condition: JinjaExpr, line: Int, body: [JinjaNode])] = []
         var condition = try JinjaExprParser(tokens: tokens, line: line).parsedWhole()
+        var conditionLine = line
         while true {
             let (nodes, stop) = try body(until: ["elif", "else", "endif"])
             guard let stop else { throw JinjaLexer.syntax("missing '{% endif %}' for if", line) }
-            branches.append((condition, nodes))
+            branches.append((condition, conditionLine, nodes))
             switch stop.name {
-            case "elif": condition = try JinjaExprParser(tokens: stop.rest, line: stop.line).parsedWhole()
+            case "elif":
+                condition = try JinjaExprParser(tokens: stop.rest, line: stop.line).parsedWhole()
+                conditionLine = stop.line
             case "else":
                 let (otherwise, end) = try body(until: ["endif"])
                 guard end != nil else { throw JinjaLexer.syntax("missing '{% endif %}' for if", line) }
@@ -119,7 +135,7 @@ struct JinjaParser {
             guard end != nil else { throw JinjaLexer.syntax("missing '{% endfor %}'", line) }
             otherwise = e
         }
-        return .forLoop(targets: targets, iterable: iterable, condition: condition, body: nodes, otherwise: otherwise)
+        return .forLoop(targets: targets, iterable: iterable, condition: condition, body: nodes, otherwise: otherwise, line: line)
     }
 
     private mutating func setStatement(_ tokens: [JinjaToken], _ line: Int) throws -> JinjaNode {
@@ -135,20 +151,25 @@ struct JinjaParser {
             guard attribute == nil, targets.count == 1 else { throw JinjaLexer.syntax("bad block set", line) }
             let (nodes, stop) = try body(until: ["endset"])
             guard stop != nil else { throw JinjaLexer.syntax("missing '{% endset %}'", line) }
-            return .setBlock(name: first, body: nodes)
+            return .setBlock(name: first, body: nodes, line: line)
         }
         guard tokens[k] == .op("=") else { throw JinjaLexer.syntax("expected '=' in set", line) }
         let value = try JinjaExprParser(tokens: Array(tokens[(k + 1)...]), line: line).parsedWhole()
-        return .set(targets: targets, attribute: attribute, value: value)
+        return .set(targets: targets, attribute: attribute, value: value, line: line)
     }
 }
 
 /// Expression parser with Jinja's precedence: conditional < or < and < not < comparisons/in/is <
 /// `+ -` < `~` < `* / // %` < `**` < unary `-` < postfix (`.attr`, `[i]`, `[a:b]`, call, `|filter`, `is test`).
+///
+/// `depth` counts the nested expressions, `not`s and unary signs being parsed plus the links of the
+/// operator/postfix/filter chains in progress, so neither the parser's recursion nor the tree it builds
+/// (at most about twice as deep) passes `JinjaLimits.expressionDepth`.
 struct JinjaExprParser {
     private let tokens: [JinjaToken]
     private let line: Int
     private var k = 0
+    private var depth = 0
 
     init(tokens: [JinjaToken], line: Int) { self.tokens = tokens; self.line = line }
 
@@ -176,6 +197,14 @@ struct JinjaExprParser {
 
     private var peek: JinjaToken? { k < tokens.count ? tokens[k] : nil }
 
+    /// One level deeper; callers restore `depth` when they return.
+    private mutating func descend() throws {
+        depth += 1
+        guard depth <= JinjaLimits.expressionDepth else {
+            throw JinjaLexer.syntax("expression nested deeper than the nesting-depth limit of \(JinjaLimits.expressionDepth) levels", line)
+        }
+    }
+
     mutating func accept(_ t: JinjaToken) -> Bool {
         if peek == t { k += 1; return true }
         return false
@@ -188,6 +217,9 @@ struct JinjaExprParser {
     }
 
     mutating func parseExpression(allowConditional: Bool) throws -> JinjaExpr {
+        let saved = depth
+        defer { depth = saved }
+        try descend()
         let e = try parseOr()
         if allowConditional, accept(.name("if")) {
             let c = try parseOr()
@@ -198,31 +230,42 @@ struct JinjaExprParser {
     }
 
     private mutating func parseOr() throws -> JinjaExpr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parseAnd()
-        while accept(.name("or")) { e = .binary("or", e, try parseAnd()) }
+        while accept(.name("or")) { try descend(); e = .binary("or", e, try parseAnd()) }
         return e
     }
 
     private mutating func parseAnd() throws -> JinjaExpr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parseNot()
-        while accept(.name("and")) { e = .binary("and", e, try parseNot()) }
+        while accept(.name("and")) { try descend(); e = .binary("and", e, try parseNot()) }
         return e
     }
 
     private mutating func parseNot() throws -> JinjaExpr {
-        if accept(.name("not")) { return .unary("not", try parseNot()) }
+        if accept(.name("not")) {
+            let saved = depth
+            defer { depth = saved }
+            try descend()
+            return .unary("not", try parseNot())
+        }
         return try parseCompare()
     }
 
     private mutating func parseCompare() throws -> JinjaExpr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parseMath1()
         while true {
             if case .op(let o)? = peek, ["==", "!=", "<", ">", "<=", ">="].contains(o) {
-                k += 1; e = .binary(o, e, try parseMath1())
+                k += 1; try descend(); e = .binary(o, e, try parseMath1())
             } else if accept(.name("in")) {
-                e = .binary("in", e, try parseMath1())
+                try descend(); e = .binary("in", e, try parseMath1())
             } else if peek == .name("not"), k + 1 < tokens.count, tokens[k + 1] == .name("in") {
-                k += 2; e = .binary("not in", e, try parseMath1())
+                k += 2; try descend(); e = .binary("not in", e, try parseMath1())
             } else {
                 return e
             }
@@ -230,32 +273,45 @@ struct JinjaExprParser {
     }
 
     private mutating func parseMath1() throws -> JinjaExpr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parseConcat()
-        while case .op(let o)? = peek, o == "+" || o == "-" { k += 1; e = .binary(o, e, try parseConcat()) }
+        while case .op(let o)? = peek, o == "+" || o == "-" { k += 1; try descend(); e = .binary(o, e, try parseConcat()) }
         return e
     }
 
     private mutating func parseConcat() throws -> JinjaExpr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parseMath2()
-        while accept(.op("~")) { e = .binary("~", e, try parseMath2()) }
+        while accept(.op("~")) { try descend(); e = .binary("~", e, try parseMath2()) }
         return e
     }
 
     private mutating func parseMath2() throws -> JinjaExpr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parsePow()
-        while case .op(let o)? = peek, ["*", "/", "//", "%"].contains(o) { k += 1; e = .binary(o, e, try parsePow()) }
+        while case .op(let o)? = peek, ["*", "/", "//", "%"].contains(o) { k += 1; try descend(); e = .binary(o, e, try parsePow()) }
         return e
     }
 
     private mutating func parsePow() throws -> JinjaExpr {
+        let saved = depth
+        defer { depth = saved }
         var e = try parseUnary()
-        while accept(.op("**")) { e = .binary("**", e, try parseUnary()) }
+        while accept(.op("**")) { try descend(); e = .binary("**", e, try parseUnary()) }
         return e
     }
 
     private mutating func parseUnary() throws -> JinjaExpr {
-        if accept(.op("-")) { return try filterChain(.unary("-", try parseUnary())) }
-        if accept(.op("+")) { return try filterChain(.unary("+", try parseUnary())) }
+        if case .op(let sign)? = peek, sign == "-" || sign == "+" {
+            k += 1
+            let saved = depth
+            defer { depth = saved }
+            try descend()
+            return try filterChain(.unary(sign, try parseUnary()))
+        }
         return try filterChain(try postfix(try primary()))
     }
 
@@ -309,8 +365,11 @@ struct JinjaExprParser {
     }
 
     private mutating func postfix(_ base: JinjaExpr) throws -> JinjaExpr {
+        let saved = depth
+        defer { depth = saved }
         var e = base
         while true {
+            if peek == .op(".") || peek == .op("[") || peek == .op("(") { try descend() }
             if accept(.op(".")) {
                 guard case .name(let n)? = peek else { throw JinjaLexer.syntax("expected attribute name after '.'", line) }
                 k += 1
@@ -358,8 +417,11 @@ struct JinjaExprParser {
     }
 
     private mutating func filterChain(_ base: JinjaExpr) throws -> JinjaExpr {
+        let saved = depth
+        defer { depth = saved }
         var e = base
         while true {
+            if peek == .op("|") || peek == .name("is") { try descend() }
             if accept(.op("|")) {
                 guard case .name(let n)? = peek else { throw JinjaLexer.syntax("expected a filter name after '|'", line) }
                 k += 1
