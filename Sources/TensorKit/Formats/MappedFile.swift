@@ -11,10 +11,13 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     /// The file's bytes.
     public let bytes: UnsafeRawBufferPointer
+    /// Whether `bytes` is an `mmap` (else a heap copy).
+    private let isMapped: Bool
 
     /// Maps `path` read-only. Throws `TensorKitError.io` naming the file when it cannot.
     public init(path: String) throws {
         self.path = path
+        isMapped = true
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw TensorKitError.io(file: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -32,8 +35,23 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: p, count: size)
     }
 
+    /// A heap copy of `source` standing for the file at `path` (used in error messages only), so readers
+    /// can parse bytes that never were a file; the fuzz targets use it, where the address sanitizer
+    /// catches a read one byte past a heap copy but not past a mapping.
+    init(path: String, copying source: UnsafeRawBufferPointer) {
+        self.path = path
+        isMapped = false
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: source.count, alignment: 16)
+        if source.count > 0 { copy.copyMemory(from: source) }
+        bytes = UnsafeRawBufferPointer(copy)
+    }
+
     deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+        if isMapped {
+            if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+        } else {
+            UnsafeMutableRawBufferPointer(mutating: bytes).deallocate()
+        }
     }
 }
 
