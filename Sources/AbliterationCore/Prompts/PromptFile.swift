@@ -31,7 +31,13 @@ public enum PromptFile {
             throw AbliterationError.invalidInput(
                 "\(path): unknown prompt file extension '.\(ext)' (expected .txt, .jsonl, .json or .csv)")
         }
-        let text = try readText(path)
+        return try load(text: readText(path), path: path, field: field)
+    }
+
+    /// `load(path:field:)` on text already read (BOM removed); the format is chosen by `path`'s extension,
+    /// which must be one of txt, jsonl, json, csv; `path` also names the file in error messages.
+    static func load(text: String, path: String, field: String? = nil) throws -> PromptLoadResult {
+        let ext = (path as NSString).pathExtension.lowercased()
         let records: [String?]
         switch ext {
         case "txt": records = txtRecords(text)
@@ -64,6 +70,11 @@ public enum PromptFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw AbliterationError.invalidInput("\(path): prompt file cannot be read")
         }
+        return try decodeText(data, path: path)
+    }
+
+    /// A prompt file's bytes as text: UTF-8, a leading byte order mark removed.
+    static func decodeText(_ data: Data, path: String) throws -> String {
         guard var text = String(data: data, encoding: .utf8) else {
             throw AbliterationError.invalidInput("\(path): prompt file is not valid UTF-8")
         }
