@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh Debian machine with Swift and pip:
 #   make demo   installs what is missing, fetches the demo model, builds, runs the main job
 #   make test   the same set-up, then the whole test suite (release build)
+#   make fuzz   the libFuzzer targets, FUZZ_SECONDS (60) each
 SHELL := /bin/bash
 MODELS ?= $(or $(ABLITERATE_MODELS),$(HOME)/.cache/abliterate/models)
 SWIFT_TEST_FLAGS ?= -c release -Xswiftc -enable-testing
@@ -8,7 +9,7 @@ BIN := .build/release/abliterate
 DEMO_MODEL := $(MODELS)/SmolLM2-135M-Instruct.Q4_1.gguf
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test deps models build clean consumer
+.PHONY: demo test deps models build clean consumer fuzz fuzz-ci
 
 deps:
 	@Scripts/install-deps.sh
@@ -27,6 +28,16 @@ test: deps models
 consumer: deps
 	@echo "== Examples/Consumer against this repository, tagged 0.1.0, release build"
 	@Scripts/check-consumer.sh
+
+# libFuzzer targets (Fuzz/, Docs/reliability.md): build sanitized, replay Fuzz/Regressions, fuzz each
+# target FUZZ_SECONDS on a scratch copy of Fuzz/Corpus; non-zero exit, with the reproducer, on any finding.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) Scripts/fuzz.sh
+
+# The short run CI does after the tests (11 targets x 15 s, plus the sanitized build).
+fuzz-ci: deps
+	FUZZ_SECONDS=15 Scripts/fuzz.sh
 
 ADAPTER := Organisms/refusal-lora-a
 

@@ -32,9 +32,9 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
             self.scale = scale
         }
 
-        /// `m:a-b[@s]`.
+        /// `m:a-b[@s]`. (Not `targets.count`, which overflows for a span such as `0-9223372036854775807`.)
         public var description: String {
-            let span = targets.count == 1 ? "\(targets.lowerBound)" : "\(targets.lowerBound)-\(targets.upperBound)"
+            let span = targets.lowerBound == targets.upperBound ? "\(targets.lowerBound)" : "\(targets.lowerBound)-\(targets.upperBound)"
             return "\(measurementLayer):\(span)" + (scale == 1 ? "" : "@\(scale)")
         }
 

@@ -56,7 +56,13 @@ public enum PromptFile {
             throw AbliterationError.invalidInput(
                 "\(path): unknown prompt file extension \(UserText.quoted("." + ext, limit: 40)) (expected .txt, .jsonl, .json or .csv)")
         }
-        let bytes = try readBytes(path)
+        return try load(bytes: try readBytes(path), path: path, field: field)
+    }
+
+    /// `load(path:field:)` on bytes already read; the format is chosen by `path`'s extension (txt, jsonl,
+    /// json or csv), and `path` names the file in messages. The fuzz target `prompt_file` calls this.
+    static func load(bytes: [UInt8], path: String, field: String? = nil) throws -> PromptLoadResult {
+        let ext = (path as NSString).pathExtension.lowercased()
         // Line count and line length are checked on the bytes, before a String is built and split.
         let maxLineBytes = ext == "txt" ? maxPromptBytes : ext == "jsonl" ? maxJSONLineBytes : nil
         try checkLines(bytes, file: path, maxLineBytes: maxLineBytes)

@@ -128,9 +128,14 @@ enum TokenizerJSON {
                 case UInt8(ascii: "u"):
                     var v = try hex4()
                     if (0xD800..<0xDC00).contains(v), i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") {
+                        let next = i
                         i += 2
                         let low = try hex4()
-                        v = 0x10000 + ((v - 0xD800) << 10) + (low &- 0xDC00)
+                        if (0xDC00..<0xE000).contains(low) {
+                            v = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00)
+                        } else {
+                            i = next  // a lone high surrogate (U+FFFD below); the next escape stands on its own
+                        }
                     }
                     bytes.append(contentsOf: String(Unicode.Scalar(v) ?? "\u{FFFD}").utf8)
                 default: bytes.append(e)

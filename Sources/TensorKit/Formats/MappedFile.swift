@@ -11,11 +11,14 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     /// The file's bytes.
     public let bytes: UnsafeRawBufferPointer
+    /// Whether `bytes` is an `mmap` (else a heap copy).
+    private let isMapped: Bool
 
     /// Maps `path` read-only. Throws `TensorKitError.io` naming the file when it cannot, or when it is
     /// not a regular file (see `InputFile.open`).
     public init(path: String) throws {
         self.path = path
+        isMapped = true
         let (fd, size) = try InputFile.open(path)
         defer { close(fd) }
         if size == 0 {
@@ -28,8 +31,23 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: p, count: size)
     }
 
+    /// A heap copy of `source` standing for the file at `path` (used in error messages only), so readers
+    /// can parse bytes that never were a file; the fuzz targets use it, where the address sanitizer
+    /// catches a read one byte past a heap copy but not past a mapping.
+    init(path: String, copying source: UnsafeRawBufferPointer) {
+        self.path = path
+        isMapped = false
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: source.count, alignment: 16)
+        if source.count > 0 { copy.copyMemory(from: source) }
+        bytes = UnsafeRawBufferPointer(copy)
+    }
+
     deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+        if isMapped {
+            if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+        } else {
+            UnsafeMutableRawBufferPointer(mutating: bytes).deallocate()
+        }
     }
 }
 
