@@ -207,7 +207,7 @@ public struct Measurements: Sendable {
 
 extension JSONEncoder {
     /// An encoder with sorted keys and pretty printing, for files people read and diff.
-    static var sorted: JSONEncoder {
+    package static var sorted: JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return e
