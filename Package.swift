@@ -7,6 +7,9 @@ let package = Package(
     products: [
         .library(name: "TensorKit", targets: ["TensorKit"]),
         .library(name: "AbliterationCore", targets: ["AbliterationCore"]),
+        .library(name: "Jinja", targets: ["Jinja"]),
+        .library(name: "LanguageModels", targets: ["LanguageModels"]),
+        .library(name: "AbliterationPipeline", targets: ["AbliterationPipeline"]),
         .executable(name: "abliterate", targets: ["abliterate-cli"]),
     ],
     dependencies: [
@@ -21,13 +24,20 @@ let package = Package(
             providers: [.apt(["liblapacke-dev"])]),
         .target(
             name: "TensorKit", dependencies: ["CBLAS", "CLAPACKE"]),
+        // The method only: statistics, directions, the orthogonalizer, plans, the measurements file.
+        .target(name: "AbliterationCore", dependencies: ["TensorKit"]),
+        // The chat-template engine.
+        .target(name: "Jinja"),
+        // Checkpoint loading, architectures, forward pass, generation, tokenizers, chat templates.
+        .target(name: "LanguageModels", dependencies: ["TensorKit", "Jinja"]),
+        // Sessions, prompt sets, measurement and evaluation drivers, plan search, export, run report.
         .target(
-            name: "AbliterationCore", dependencies: ["TensorKit"],
+            name: "AbliterationPipeline", dependencies: ["AbliterationCore", "LanguageModels", "TensorKit"],
             resources: [.copy("Prompts/Resources")]),
         .executableTarget(
             name: "abliterate-cli",
             dependencies: [
-                "AbliterationCore", "TensorKit",
+                "AbliterationPipeline", "AbliterationCore", "LanguageModels", "TensorKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -36,9 +46,11 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(name: "CoreMathTests", dependencies: ["AbliterationCore", "TensorKit", "TestSupport"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "TokenizerTests", dependencies: ["AbliterationCore", "TensorKit", "TestSupport"]),
-        .testTarget(name: "ModelRuntimeTests", dependencies: ["AbliterationCore", "TensorKit", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["AbliterationCore", "TensorKit", "TestSupport"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["LanguageModels", "Jinja", "TensorKit", "TestSupport"]),
+        .testTarget(name: "ModelRuntimeTests", dependencies: ["LanguageModels", "TensorKit", "TestSupport"]),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: ["AbliterationPipeline", "AbliterationCore", "LanguageModels", "TensorKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,8 @@
 import AbliterationCore
+import AbliterationPipeline
 import ArgumentParser
 import Foundation
+import LanguageModels
 import TensorKit
 
 /// Options of an edit: which plan, method, scale and tensors.
@@ -128,6 +130,20 @@ struct ConvertCommand: ParsableCommand {
             let session = try ModelSession.load(path: model, adapter: adapter)
             let summary = try CheckpointExport.write(session: session, to: output, dtype: d)
             print("wrote \(summary.directory): \(summary.tensorCount) tensors as \(d.rawValue), \(summary.shardFiles.count) shard(s)")
+        }
+    }
+}
+
+extension EditTarget {
+    /// Parses `o_proj,down_proj,embed`.
+    static func parseList(_ text: String) throws -> [EditTarget] {
+        let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !items.isEmpty else { throw AbliterationError.invalidInput("targets: empty list; use o_proj, down_proj, embed") }
+        return try items.map { item in
+            guard let t = EditTarget(rawValue: item) else {
+                throw AbliterationError.invalidInput("targets: unknown target '\(item)'; use o_proj, down_proj, embed")
+            }
+            return t
         }
     }
 }

@@ -1,6 +1,8 @@
 import AbliterationCore
+import AbliterationPipeline
 import ArgumentParser
 import Foundation
+import LanguageModels
 import TensorKit
 
 /// `abliterate bench`: throughput of the kernels the tool is built on.

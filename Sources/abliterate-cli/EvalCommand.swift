@@ -1,6 +1,8 @@
 import AbliterationCore
+import AbliterationPipeline
 import ArgumentParser
 import Foundation
+import LanguageModels
 
 /// `abliterate eval`: refusal rate on harmful prompts and KL against a baseline on harmless ones.
 struct EvalCommand: ParsableCommand {

@@ -1,6 +1,8 @@
 import AbliterationCore
+import AbliterationPipeline
 import ArgumentParser
 import Foundation
+import LanguageModels
 import TensorKit
 
 /// `abliterate generate`: greedy generation from one prompt, as text or JSON.

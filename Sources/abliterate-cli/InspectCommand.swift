@@ -1,6 +1,8 @@
 import AbliterationCore
+import AbliterationPipeline
 import ArgumentParser
 import Foundation
+import LanguageModels
 
 /// `abliterate inspect MODEL`: what a checkpoint is, without loading its weights.
 struct InspectCommand: ParsableCommand {

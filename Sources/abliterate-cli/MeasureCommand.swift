@@ -1,6 +1,8 @@
 import AbliterationCore
+import AbliterationPipeline
 import ArgumentParser
 import Foundation
+import LanguageModels
 
 /// `abliterate measure`: per-layer residual means for harmful and harmless prompts.
 struct MeasureCommand: ParsableCommand {

@@ -1,6 +1,8 @@
 import AbliterationCore
+import AbliterationPipeline
 import ArgumentParser
 import Foundation
+import LanguageModels
 
 /// `abliterate run`: the whole job, with a before/after table.
 struct RunCommand: ParsableCommand {

@@ -1,6 +1,8 @@
 import AbliterationCore
+import AbliterationPipeline
 import ArgumentParser
 import Foundation
+import LanguageModels
 import TensorKit
 
 /// `abliterate bench runtime --model MODEL`: prompt-processing and decode tokens/s of the runtime.

@@ -1,6 +1,8 @@
 import AbliterationCore
+import AbliterationPipeline
 import ArgumentParser
 import Foundation
+import LanguageModels
 import TensorKit
 
 /// `abliterate tokenize`: the token ids and pieces a model sees for a text.

@@ -1,7 +1,7 @@
 import Foundation
 import TensorKit
 import XCTest
-@testable import AbliterationCore
+@testable import LanguageModels
 
 /// One set of Hugging Face weights written as a GGUF (llama.cpp's conventions) and as a Hugging Face
 /// directory must load to the same weights and run to the same outputs, for every architecture.

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 import TensorKit
-@testable import AbliterationCore
+@testable import LanguageModels
 
 /// Checkpoints whose headers lie about shapes and counts, and a FIFO given as the model: each must be
 /// refused at once, with an error naming the file and the tensor or key, before anything is built.

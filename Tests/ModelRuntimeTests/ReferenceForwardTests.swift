@@ -2,7 +2,7 @@ import Foundation
 import TensorKit
 import TestSupport
 import XCTest
-@testable import AbliterationCore
+@testable import LanguageModels
 
 /// The runtime against Hugging Face transformers (f32 activations, the GGUF's weights as transformers'
 /// loader gave them: rounded to bf16, see `LoadedModels.referenceWeights`): every reference layer,

@@ -2,7 +2,7 @@ import Foundation
 import TensorKit
 import TestSupport
 import XCTest
-@testable import AbliterationCore
+@testable import LanguageModels
 
 /// Batching, early stopping, LoRA merging and bad input.
 final class RuntimeBehaviourTests: XCTestCase {
@@ -137,7 +137,7 @@ final class RuntimeBehaviourTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try TinyModel.make(.llama).writeGGUF(to: dir + "/m.gguf", architectureName: "gpt2")
         XCTAssertThrowsError(try LanguageModel.load(path: dir + "/m.gguf")) { error in
-            guard case AbliterationError.unsupported(let message) = error else { return XCTFail("\(error)") }
+            guard case ModelError.unsupported(let message) = error else { return XCTFail("\(error)") }
             XCTAssertTrue(message.contains("'gpt2'"), message)
         }
         let hf = dir + "/hf"
@@ -167,7 +167,7 @@ final class RuntimeBehaviourTests: XCTestCase {
         try TinyModel.make(.llama).writeGGUF(to: dir + "/m.gguf")
         let model = try LanguageModel.load(path: dir + "/m.gguf")
         XCTAssertThrowsError(try model.forward(batch: [[1, 2]], capture: .hiddenStates([4]))) { error in
-            guard case AbliterationError.layerOutOfRange(let m) = error else { return XCTFail("\(error)") }
+            guard case ModelError.layerOutOfRange(let m) = error else { return XCTFail("\(error)") }
             XCTAssertTrue(m.contains("4"), m)
         }
         XCTAssertThrowsError(try model.forward(batch: [[1, 2]], capture: .hiddenStates([-1])))
@@ -197,7 +197,7 @@ final class RuntimeBehaviourTests: XCTestCase {
         try model.weights.replace("model.layers.1.self_attn.o_proj.weight", with: o)
         XCTAssertNoThrow(try model.forward(batch: [[1, 2], [3]], capture: .hiddenStates([1])))
         XCTAssertThrowsError(try model.forward(batch: [[1, 2], [3]], capture: .hiddenStates([2]))) { error in
-            guard case AbliterationError.degenerate(let m) = error else { return XCTFail("\(error)") }
+            guard case ModelError.degenerate(let m) = error else { return XCTFail("\(error)") }
             XCTAssertTrue(m.contains("hidden state 2") && m.contains("prompt index 0"), m)
         }
     }

@@ -2,7 +2,7 @@ import Foundation
 import TensorKit
 import TestSupport
 import XCTest
-@testable import AbliterationCore
+@testable import LanguageModels
 
 /// Models loaded once per test process (the tests share them).
 enum LoadedModels {

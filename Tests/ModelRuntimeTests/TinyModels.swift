@@ -1,7 +1,7 @@
 import Foundation
 import TestSupport
 import TensorKit
-@testable import AbliterationCore
+@testable import LanguageModels
 
 /// Small random models written at test time, in both file formats, from one set of Hugging Face
 /// weights: a GGUF (llama.cpp's conventions: Q/K rows permuted for `llama`, Gemma norms stored as

@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 import TestSupport
 @testable import AbliterationCore
+@testable import AbliterationPipeline
+@testable import LanguageModels
 import TensorKit
 
 /// `abliterate run` with its defaults on the refusal organism (SmolLM2-135M-Instruct + refusal-lora-a),

@@ -1,8 +1,10 @@
 import Foundation
 import XCTest
 import TestSupport
-import TensorKit
+@testable import TensorKit
 @testable import AbliterationCore
+@testable import AbliterationPipeline
+@testable import LanguageModels
 
 /// Error messages are one printable, bounded line that names the file and the key, line or offset.
 final class ErrorMessageTests: XCTestCase {

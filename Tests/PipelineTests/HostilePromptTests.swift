@@ -3,6 +3,8 @@ import XCTest
 import TensorKit
 import TestSupport
 @testable import AbliterationCore
+@testable import AbliterationPipeline
+@testable import LanguageModels
 
 /// Prompt files and measurement files built to hurt: a giant line, a FIFO, a prompt longer than the
 /// context, counts that overflow. Each is refused quickly, naming the file and the line or key.

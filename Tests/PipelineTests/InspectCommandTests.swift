@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 import TestSupport
 @testable import AbliterationCore
+@testable import AbliterationPipeline
+@testable import LanguageModels
 
 /// `abliterate inspect` as a user runs it.
 final class InspectCommandTests: XCTestCase {

@@ -1,5 +1,7 @@
 import XCTest
 @testable import AbliterationCore
+@testable import AbliterationPipeline
+@testable import LanguageModels
 
 final class IntervalTests: XCTestCase {
     func testNormalQuantile() {

@@ -1,6 +1,8 @@
 import XCTest
 import TestSupport
 @testable import AbliterationCore
+@testable import AbliterationPipeline
+@testable import LanguageModels
 
 final class KLDivergenceTests: XCTestCase {
     typealias SplitMix64 = SeededGenerator

@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
 @testable import AbliterationCore
+@testable import AbliterationPipeline
+@testable import LanguageModels
 import TensorKit
 import TestSupport
 

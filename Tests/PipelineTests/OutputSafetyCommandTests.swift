@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 import TestSupport
 @testable import AbliterationCore
+@testable import AbliterationPipeline
+@testable import LanguageModels
 
 /// The CLI as a user runs it: an output that is an input, or cannot be written, is refused before any
 /// work with one line on standard error, a non-zero exit, and the input untouched. Inputs are small

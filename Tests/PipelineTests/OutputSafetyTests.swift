@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 import TestSupport
 @testable import AbliterationCore
+@testable import AbliterationPipeline
+@testable import LanguageModels
 
 /// `OutputPaths`: an output is never an input, can be written, and stale staging is cleaned up.
 final class OutputSafetyTests: XCTestCase {

@@ -1,5 +1,7 @@
 import XCTest
 @testable import AbliterationCore
+@testable import AbliterationPipeline
+@testable import LanguageModels
 
 final class ScaleRefinementTests: XCTestCase {
     /// Runs the refinement against a refusal rate that reaches the target from `threshold` on.

@@ -1,10 +1,11 @@
 import XCTest
 import Foundation
-@testable import AbliterationCore
+@testable import LanguageModels
+import Jinja
 
 /// A chat template comes from a model file, so it is hostile input: each template here used to crash
 /// (stack overflow, trap, a terabyte allocation), hang, or print a wrapped number. Each must now end,
-/// quickly, in one `AbliterationError` whose message names the `JinjaLimits` bound it hit.
+/// quickly, in one `JinjaError` whose message names the `JinjaLimits` bound it hit.
 final class ChatTemplateLimitsTests: XCTestCase {
     private let messages = [ChatMessage(role: "user", content: "Hi")]
 
@@ -12,14 +13,14 @@ final class ChatTemplateLimitsTests: XCTestCase {
         try ChatTemplate(source: source).render(messages: messages, addGenerationPrompt: true)
     }
 
-    /// Asserts that parsing or rendering `source` throws an `AbliterationError` whose message starts
+    /// Asserts that parsing or rendering `source` throws an `JinjaError` whose message starts
     /// with `chat template:` and contains each of `phrases`, within `seconds`.
     private func assertLimit(_ source: String, _ phrases: String..., seconds: Double = 3,
                              file: StaticString = #filePath, line: UInt = #line) {
         let start = Date()
         XCTAssertThrowsError(try render(source), file: file, line: line) { error in
-            guard let error = error as? AbliterationError else {
-                return XCTFail("not an AbliterationError: \(error)", file: file, line: line)
+            guard let error = error as? JinjaError else {
+                return XCTFail("not an JinjaError: \(error)", file: file, line: line)
             }
             let message = "\(error)"
             XCTAssertTrue(message.hasPrefix("chat template:"), message, file: file, line: line)

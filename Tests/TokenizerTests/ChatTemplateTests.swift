@@ -1,6 +1,7 @@
 import XCTest
 import TestSupport
-@testable import AbliterationCore
+@testable import LanguageModels
+import Jinja
 
 /// The Jinja interpreter, construct by construct. Expected strings were produced by jinja2 3.1 with
 /// Hugging Face's settings (`trim_blocks`, `lstrip_blocks`, `tojson` as `json.dumps(ensure_ascii=False)`).
@@ -80,7 +81,7 @@ final class ChatTemplateTests: XCTestCase {
         ]
         for (source, construct) in cases {
             XCTAssertThrowsError(try render(source), source) { error in
-                guard case AbliterationError.unsupported(let message) = error else { return XCTFail("\(source): \(error)") }
+                guard case JinjaError.unsupported(let message) = error else { return XCTFail("\(source): \(error)") }
                 XCTAssertTrue(message.contains(construct), "\(source): \(message)")
             }
         }

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 import TestSupport
 import TensorKit
-@testable import AbliterationCore
+@testable import LanguageModels
 
 /// The tokenizers of the two real models, loaded from their GGUF files, against Hugging Face's ids.
 final class GGUFTokenizerTests: XCTestCase {

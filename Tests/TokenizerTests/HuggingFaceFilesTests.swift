@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 import TestSupport
 import TensorKit
-@testable import AbliterationCore
+@testable import LanguageModels
 
 /// The `tokenizer.json` path: export each GGUF-loaded tokenizer with `writeHuggingFaceFiles`, load the
 /// directory back through `load(directory:)`, and check every reference case again.

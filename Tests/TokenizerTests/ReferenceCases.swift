@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 import TestSupport
-@testable import AbliterationCore
+@testable import LanguageModels
 
 /// One model's entry of `tokenizer_cases.json`.
 struct ReferenceCases {

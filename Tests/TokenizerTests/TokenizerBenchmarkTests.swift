@@ -1,6 +1,6 @@
 import XCTest
 import TestSupport
-@testable import AbliterationCore
+@testable import LanguageModels
 
 /// Encoding throughput (release only: debug builds are not what users run).
 final class TokenizerBenchmarkTests: XCTestCase {

@@ -2,7 +2,7 @@ import Foundation
 import TensorKit
 
 /// Times `Orthogonalizer` on a random matrix, the way `abliterate bench` reports it.
-public enum OrthogonalizerBenchmark {
+package enum OrthogonalizerBenchmark {
     public struct Result: Sendable, CustomStringConvertible {
         public let rows: Int
         public let cols: Int

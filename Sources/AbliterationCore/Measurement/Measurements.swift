@@ -65,6 +65,10 @@ public enum AbliterateVersion {
 public struct Measurements: Sendable {
     public static let layerConvention =
         "index L = residual at the input of block L (HF hidden_states[L]); 0 = embeddings; layerCount = output of the last block, before the final norm"
+    /// The largest layer count and hidden size a measurements file may declare (its metadata is
+    /// untrusted input; these match the runtime's bounds on model configurations).
+    public static let maxLayerCount = 1024
+    public static let maxHiddenSize = 1 << 16
     static let metadataKey = "abliterate.measurements"
 
     public var metadata: MeasurementMetadata
@@ -175,10 +179,10 @@ public struct Measurements: Sendable {
         do { meta = try JSONDecoder().decode(MeasurementMetadata.self, from: Data(json.utf8)) } catch {
             throw AbliterationError.invalidInput("\(path): metadata '\(Measurements.metadataKey)' is not valid: \(ErrorText.message(error))")
         }
-        guard (0...ModelConfiguration.maxLayerCount).contains(meta.layerCount),
-              (1...ModelConfiguration.maxHiddenSize).contains(meta.hiddenSize) else {
+        guard (0...Measurements.maxLayerCount).contains(meta.layerCount),
+              (1...Measurements.maxHiddenSize).contains(meta.hiddenSize) else {
             throw AbliterationError.invalidInput(
-                "\(path): metadata '\(Measurements.metadataKey)': layer count \(meta.layerCount) or hidden size \(meta.hiddenSize) is out of range (0...\(ModelConfiguration.maxLayerCount), 1...\(ModelConfiguration.maxHiddenSize))")
+                "\(path): metadata '\(Measurements.metadataKey)': layer count \(meta.layerCount) or hidden size \(meta.hiddenSize) is out of range (0...\(Measurements.maxLayerCount), 1...\(Measurements.maxHiddenSize))")
         }
         let maxCount = Int(Int32.max)
         guard (0...maxCount).contains(meta.harmfulCount), (0...maxCount).contains(meta.harmlessCount) else {
@@ -214,7 +218,7 @@ public struct Measurements: Sendable {
 
 extension JSONEncoder {
     /// An encoder with sorted keys and pretty printing, for files people read and diff.
-    static var sorted: JSONEncoder {
+    package static var sorted: JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return e

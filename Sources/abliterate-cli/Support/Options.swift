@@ -1,6 +1,8 @@
 import AbliterationCore
+import AbliterationPipeline
 import ArgumentParser
 import Foundation
+import LanguageModels
 import TensorKit
 
 /// `--model` and `--adapter`: what to load.

@@ -5,26 +5,44 @@ import TensorKit
 
 /// A deterministic stand-in for activations a user's own runtime would capture (xorshift64*).
 struct Activations {
-    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    var state: UInt64
     mutating func next() -> Float {
         state ^= state >> 12; state ^= state << 25; state ^= state >> 27
         return Float(Double((state &* 0x2545_F491_4F6C_DD1D) >> 40) / Double(1 << 24)) - 0.5
     }
-    /// A vector of `hidden` values; harmful ones carry an offset along the first axis.
-    mutating func vector(hidden: Int, harmful: Bool) -> [Float] {
-        (0..<hidden).map { i in next() + (harmful && i == 0 ? 4 : 0) + 1 }
+}
+
+/// A model run elsewhere (MLX, llama.cpp, PyTorch), seen through the one protocol the measurement
+/// loop needs. Here the "forward pass" is synthetic: a sequence that starts with token 1 is harmful,
+/// and from layer 2 on its residual carries an offset along the first axis.
+struct SyntheticModel: ResidualSource {
+    let hiddenSize = 16
+    let layerCount = 4
+
+    func lastTokenResiduals(of batch: [[Int]], layers: [Int]) throws -> [[Float]] {
+        layers.map { layer in
+            batch.flatMap { tokens -> [Float] in
+                var noise = Activations(state: 0x9E37_79B9_7F4A_7C15 &+ UInt64(tokens.reduce(0) { $0 &* 31 &+ $1 }) &* 977 &+ UInt64(layer))
+                let harmful = tokens.first == 1 && layer >= 2
+                return (0..<hiddenSize).map { i in noise.next() + (harmful && i == 0 ? 4 : 0) + 1 }
+            }
+        }
     }
 }
 
-let hidden = 16
-var source = Activations()
-let winsorizer = try Winsorizer(quantile: 0.995)
-var harmful = RunningMean(dimension: hidden), harmless = RunningMean(dimension: hidden)
-for _ in 0..<64 {
-    try harmful.add(try winsorizer.clipped(source.vector(hidden: hidden, harmful: true)))
-    try harmless.add(try winsorizer.clipped(source.vector(hidden: hidden, harmful: false)))
-}
-let direction = try RefusalDirection.projected(harmful: harmful.mean, harmless: harmless.mean)
+// Token ids as the user's tokenizer produced them: 64 harmful and 64 harmless "prompts" of varying length.
+let model = SyntheticModel()
+let hidden = model.hiddenSize
+let harmfulTokens = (0..<64).map { [1] + Array(repeating: 10 + $0, count: 3 + $0 % 5) }
+let harmlessTokens = (0..<64).map { [2] + Array(repeating: 10 + $0, count: 3 + $0 % 5) }
+let measurements = try ResidualMeasurement.measure(
+    model, harmful: harmfulTokens, harmless: harmlessTokens,
+    metadata: MeasurementMetadata(
+        model: "synthetic", adapter: nil, architecture: "synthetic", hiddenSize: hidden, layerCount: model.layerCount,
+        harmfulCount: 0, harmlessCount: 0, winsorizeQuantile: 0.995, quantization: "none",
+        chatTemplate: false, systemPrompt: nil),
+    batchSize: 16)
+let direction = try measurements.direction(at: 3, method: .projected)
 
 // A (hidden, 8) matrix that writes into the residual stream, edited in bf16 as a checkpoint stores it.
 let columns = 8

@@ -1,0 +1,161 @@
+import Foundation
+import TensorKit
+import AbliterationCore
+import LanguageModels
+
+/// The weights abliteration edits: the matrices that write into the residual stream.
+public enum EditTarget: String, CaseIterable, Sendable, Codable {
+    /// Attention output projection of each target block, `[hidden, heads·head_dim]`.
+    case attentionOutput = "o_proj"
+    /// MLP down projection of each target block, `[hidden, intermediate]`.
+    case mlpDown = "down_proj"
+    /// The token embedding `[vocab, hidden]` (and so a tied LM head).
+    case embedding = "embed"
+
+    /// Hugging Face name of the tensor for block `layer` (ignored for the embedding).
+    public func tensorName(layer: Int) -> String {
+        switch self {
+        case .attentionOutput: return "model.layers.\(layer).self_attn.o_proj.weight"
+        case .mlpDown: return "model.layers.\(layer).mlp.down_proj.weight"
+        case .embedding: return "model.embed_tokens.weight"
+        }
+    }
+}
+
+/// How a plan is turned into weight edits.
+public struct AblationOptions: Sendable, Codable, Equatable {
+    public var method: RefusalDirection.Method
+    /// Keep the norm of every vector written into the residual (grimjim's refinement).
+    public var normPreserving: Bool
+    /// Multiplies the scale of every plan entry.
+    public var scale: Float
+    public var targets: [EditTarget]
+
+    public init(method: RefusalDirection.Method = .projected, normPreserving: Bool = false, scale: Float = 1,
+                targets: [EditTarget] = [.attentionOutput, .mlpDown]) {
+        self.method = method
+        self.normPreserving = normPreserving
+        self.scale = scale
+        self.targets = targets
+    }
+}
+
+/// One tensor an ablation changes (or would change, in a dry run).
+public struct TensorEditSummary: Sendable, Codable, Equatable {
+    public var name: String
+    /// The block whose weight it is (nil for the embedding).
+    public var layer: Int?
+    public var measurementLayer: Int
+    public var scale: Float
+    /// Frobenius norms before and after the edit.
+    public var normBefore: Double
+    public var normAfter: Double
+    /// ‖r̂ᵀW′‖ / ‖W‖ after the edit (≈ 0 for scale 1 without norm preservation).
+    public var remainingProjection: Double
+}
+
+/// Step 4 of the method: orthogonalize the residual-writing weights of a model against the refusal
+/// direction, following a `LayerPlan`.
+///
+/// For target block ℓ of an entry measured at residual index m, the direction is the one measured at m
+/// (`projected` by default); `biprojected` also removes the harmless mean of residual ℓ + 1, the
+/// stream that block ℓ writes into. The embedding, when targeted, takes the direction and scale of the
+/// entry whose span starts first.
+public enum ModelEditor {
+    /// A planned tensor edit.
+    public struct PlannedEdit: Sendable {
+        public var name: String
+        public var layer: Int?
+        public var measurementLayer: Int
+        public var scale: Float
+        public var orientation: ResidualOrientation
+        public var direction: RefusalDirection
+    }
+
+    /// Every tensor the plan edits, with its direction and scale, in model order.
+    public static func plannedEdits(
+        plan: LayerPlan, measurements: Measurements, options: AblationOptions, layerCount: Int
+    ) throws -> [PlannedEdit] {
+        try plan.validate(layerCount: layerCount)
+        guard measurements.metadata.layerCount == layerCount else {
+            throw AbliterationError.mismatch(
+                "measurements cover \(measurements.metadata.layerCount) layers, the model has \(layerCount)")
+        }
+        var edits: [PlannedEdit] = []
+        var cache: [Int: RefusalDirection] = [:]
+        func direction(_ m: Int, target: Int) throws -> RefusalDirection {
+            if options.method == .biprojected {
+                return try measurements.direction(at: m, method: .biprojected, target: min(target + 1, layerCount))
+            }
+            if let d = cache[m] { return d }
+            let d = try measurements.direction(at: m, method: options.method)
+            cache[m] = d
+            return d
+        }
+        if options.targets.contains(.embedding), let first = plan.entries.min(by: { $0.targets.lowerBound < $1.targets.lowerBound }) {
+            edits.append(PlannedEdit(
+                name: EditTarget.embedding.tensorName(layer: 0), layer: nil, measurementLayer: first.measurementLayer,
+                scale: first.scale * options.scale, orientation: .embedding,
+                direction: try direction(first.measurementLayer, target: 0)))
+        }
+        for layer in plan.targetLayers {
+            guard let entry = plan.entry(forTarget: layer) else { continue }
+            for target in options.targets where target != .embedding {
+                edits.append(PlannedEdit(
+                    name: target.tensorName(layer: layer), layer: layer, measurementLayer: entry.measurementLayer,
+                    scale: entry.scale * options.scale, orientation: .writesToResidual,
+                    direction: try direction(entry.measurementLayer, target: layer)))
+            }
+        }
+        return edits
+    }
+
+    /// Applies the plan to the model's weights in memory (edited tensors become dense f32), or with
+    /// `dryRun` only computes what would change. Returns one summary per tensor, and the records that
+    /// undo the edits. Memory: one f32 copy of the tensor being edited at a time, plus the edited tensors
+    /// kept (none in a dry run).
+    @discardableResult
+    public static func apply(
+        plan: LayerPlan, measurements: Measurements, options: AblationOptions, to model: LanguageModel,
+        dryRun: Bool = false
+    ) throws -> (summaries: [TensorEditSummary], records: [String: OrthogonalizationRecord]) {
+        let edits = try plannedEdits(
+            plan: plan, measurements: measurements, options: options, layerCount: model.configuration.layerCount)
+        var summaries: [TensorEditSummary] = []
+        var records: [String: OrthogonalizationRecord] = [:]
+        for edit in edits {
+            guard model.weights.contains(edit.name) else {
+                throw AbliterationError.invalidInput("ablate: the model has no tensor '\(edit.name)'")
+            }
+            var w = try model.weights.float32(edit.name)
+            let (summary, record) = try apply(edit, to: &w, normPreserving: options.normPreserving)
+            summaries.append(summary)
+            if !dryRun {
+                try model.weights.replace(edit.name, with: w)
+                records[edit.name] = record
+            }
+        }
+        return (summaries, records)
+    }
+
+    /// Orthogonalizes one tensor (f32, Hugging Face layout) as planned.
+    public static func apply(
+        _ edit: PlannedEdit, to w: inout Tensor<Float>, normPreserving: Bool
+    ) throws -> (TensorEditSummary, OrthogonalizationRecord) {
+        let before = Orthogonalizer.frobeniusNorm(w)
+        let orthogonalizer = try Orthogonalizer(edit.direction, scale: edit.scale, normPreserving: normPreserving)
+        let record = try orthogonalizer.apply(to: &w, orientation: edit.orientation, name: edit.name)
+        let after = Orthogonalizer.frobeniusNorm(w)
+        let remaining = try remainingProjection(w, direction: edit.direction.unit, orientation: edit.orientation)
+        let summary = TensorEditSummary(
+            name: edit.name, layer: edit.layer, measurementLayer: edit.measurementLayer, scale: edit.scale,
+            normBefore: before, normAfter: after, remainingProjection: remaining / max(before, .leastNormalMagnitude))
+        return (summary, record)
+    }
+
+    /// ‖r̂ᵀW‖ for `[hidden, in]` weights, ‖E r̂‖ for embeddings `[vocab, hidden]`.
+    public static func remainingProjection(_ w: Tensor<Float>, direction: [Float], orientation: ResidualOrientation) throws -> Double {
+        let p = try Tensor.matvec(w, direction, transpose: orientation == .writesToResidual)
+        return p.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+    }
+}

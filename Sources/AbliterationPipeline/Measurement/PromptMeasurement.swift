@@ -1,0 +1,106 @@
+import Foundation
+import AbliterationCore
+import LanguageModels
+import TensorKit
+
+/// Weights to run a measurement on instead of the model's own: the write-up's "measure on a 4-bit
+/// copy, apply to full precision". Every linear weight of the blocks is quantized and dequantized
+/// again (so the forward pass sees exactly the quantized values); norms and embeddings stay as they are,
+/// as bitsandbytes and llama.cpp's Q8_0 models keep them. With a LoRA adapter, the *base* is quantized
+/// and the adapter merged on top in f32, as QLoRA runs it (`ModelSession.load(path:adapter:quantization:)`):
+/// quantizing the merged weight would round most of a small adapter's change away.
+public enum MeasurementQuantization: String, Sendable, Codable, CaseIterable {
+    case none
+    /// bitsandbytes NF4, block size 64.
+    case nf4
+    /// GGML Q8_0 (blocks of 32, one f16 scale).
+    case q8_0
+
+    /// Replaces the linear weights by their quantized values.
+    public func apply(to weights: ModelWeights) throws {
+        guard self != .none else { return }
+        for name in weights.names where name.hasSuffix("_proj.weight") {
+            let w = try weights.float32(name)  // (out, in)
+            let values: [Float]
+            switch self {
+            case .none: continue
+            case .q8_0: values = try Quantizer.q8_0RoundTrip(w.scalars)
+            case .nf4: values = try Quantizer.nf4RoundTrip(w.scalars, blockSize: 64)
+            }
+            try weights.replace(name, with: try Tensor(shape: w.shape, scalars: values))
+        }
+    }
+}
+
+/// How `ResidualMeasurement.measure(session:harmful:harmless:options:progress:)` runs.
+public struct MeasurementOptions: Sendable {
+    public var batchSize = 32
+    /// Quantile for Winsorization of each residual vector (1 = no clipping).
+    public var winsorizeQuantile = 0.995
+    /// A system turn before each instruction (nil: the template's default).
+    public var systemPrompt: String?
+    /// Apply the chat template (true) or feed the raw instruction.
+    public var chat = true
+    public var quantization = MeasurementQuantization.none
+
+    public init(batchSize: Int = 32, winsorizeQuantile: Double = 0.995, systemPrompt: String? = nil,
+                chat: Bool = true, quantization: MeasurementQuantization = .none) {
+        self.batchSize = batchSize
+        self.winsorizeQuantile = winsorizeQuantile
+        self.systemPrompt = systemPrompt
+        self.chat = chat
+        self.quantization = quantization
+    }
+}
+
+/// The prompt-driven measurement: instructions → chat template → token ids on a `ModelSession`, then the
+/// generic loop of AbliterationCore (`ResidualMeasurement.measure(_:harmful:harmless:metadata:)`).
+extension ResidualMeasurement {
+    /// Measures `harmful` and `harmless` on `session` at every residual index 0...layerCount.
+    /// `progress(done, total)` is called after each batch. The quantization option, if any, must already
+    /// have been applied when the session was loaded (`ModelSession.load(path:adapter:quantization:)`);
+    /// it is recorded in the metadata. `harmfulOrigins` and `harmlessOrigins` ("FILE: line N", see
+    /// `PromptLoadResult.origins`) name the prompts in errors, such as a prompt longer than the context.
+    /// Throws `AbliterationError` (and `ModelError` from the runtime).
+    public static func measure(
+        session: ModelSession, harmful: [String], harmless: [String], options: MeasurementOptions = .init(),
+        harmfulOrigins: [String]? = nil, harmlessOrigins: [String]? = nil,
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> Measurements {
+        guard !harmful.isEmpty, !harmless.isEmpty else {
+            throw AbliterationError.invalidInput("measure: need at least one harmful and one harmless prompt (got \(harmful.count), \(harmless.count))")
+        }
+        let config = session.model.configuration
+        // Every prompt is tokenized (and checked against the context) before any forward pass runs.
+        let harmfulTokens = try session.promptTokens(
+            harmful, origins: harmfulOrigins, systemPrompt: options.systemPrompt, chat: options.chat)
+        let harmlessTokens = try session.promptTokens(
+            harmless, origins: harmlessOrigins, systemPrompt: options.systemPrompt, chat: options.chat)
+        let metadata = MeasurementMetadata(
+            model: session.path, adapter: session.adapter, architecture: config.architecture.rawValue,
+            hiddenSize: config.hiddenSize, layerCount: config.layerCount, harmfulCount: harmful.count,
+            harmlessCount: harmless.count, winsorizeQuantile: options.winsorizeQuantile,
+            quantization: options.quantization.rawValue, chatTemplate: options.chat, systemPrompt: options.systemPrompt)
+        return try measure(
+            session, harmful: harmfulTokens, harmless: harmlessTokens, metadata: metadata,
+            batchSize: options.batchSize,
+            describe: { label, index in (label == "harmful" ? harmful : harmless)[index].prefix(60).debugDescription },
+            progress: progress)
+    }
+}
+
+/// The runtime as a `ResidualSource`: a batched forward pass that captures the hidden states.
+extension ModelSession: ResidualSource {
+    public var hiddenSize: Int { model.configuration.hiddenSize }
+    public var layerCount: Int { model.configuration.layerCount }
+
+    public func lastTokenResiduals(of batch: [[Int]], layers: [Int]) throws -> [[Float]] {
+        let output = try model.forward(batch: batch, capture: .hiddenStates(layers), logits: .none)
+        return try layers.map { layer in
+            guard let rows = output.residuals[.hiddenState(layer)] else {
+                throw AbliterationError.invalidInput("measure: the runtime returned no residual for layer \(layer)")
+            }
+            return rows.scalars  // (batch, hidden)
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import TensorKit
+import AbliterationCore
+import LanguageModels
+
+/// The whole job: measure → choose a plan → ablate → write → evaluate against the original.
+public enum AbliterationRun {
+    /// Everything `run` can be told.
+    public struct Options: Sendable {
+        public var measurement = MeasurementOptions()
+        public var ablation = AblationOptions()
+        /// A fixed plan; nil searches `candidates` (or the default candidates).
+        public var plan: LayerPlan?
+        public var candidates: [LayerPlan]?
+        /// Prompts of each training set used to score candidates, tokens generated per harmful prompt,
+        /// and the refusal rate a candidate must reach on them.
+        public var searchPrompts = 48
+        public var searchMaxNewTokens = 24
+        public var refusalTarget = 0.05
+        public var evaluation = EvaluationOptions()
+        /// Output dtype (nil: the input's float type, bf16 for GGUF or 4-bit inputs).
+        public var dtype: DType?
+        public var harmfulTrain: [String]
+        public var harmlessTrain: [String]
+        public var harmfulTest: [String]
+        public var harmlessTest: [String]
+
+        /// Options with the built-in prompt sets.
+        public init() throws {
+            harmfulTrain = try PromptSet.builtIn(.harmful, split: .train)
+            harmlessTrain = try PromptSet.builtIn(.harmless, split: .train)
+            harmfulTest = try PromptSet.builtIn(.harmful, split: .test)
+            harmlessTest = try PromptSet.builtIn(.harmless, split: .test)
+        }
+    }
+
+    /// Refusals of one model on the harmful test prompts.
+    public struct RefusalSummary: Sendable, Codable, Equatable {
+        public var refusals: Int
+        public var total: Int
+        public var refusalRate: Double
+        public var interval95: [Double]
+        init(_ e: RefusalEvaluation) {
+            refusals = e.refusals
+            total = e.total
+            refusalRate = e.refusalRate
+            interval95 = e.interval95
+        }
+    }
+
+    /// What `report.json` holds.
+    public struct Report: Sendable, Codable {
+        public var toolVersion = AbliterateVersion.current
+        public var model: String
+        public var adapter: String?
+        public var output: String
+        public var measurement: MeasurementMetadata
+        public var suggestedLayers: [Int]
+        public var search: [PlanSearch.Candidate]?
+        public var plan: String
+        public var method: RefusalDirection.Method
+        public var normPreserving: Bool
+        public var scale: Float
+        public var targets: [EditTarget]
+        public var edits: [TensorEditSummary]
+        public var before: RefusalSummary
+        public var after: RefusalSummary
+        /// Mean first-token KL(P_original ‖ P_edited) over the harmless test prompts.
+        public var klDivergence: Double
+        public var harmlessTestPrompts: Int
+        public var maxNewTokens: Int
+        public var seconds: [String: Double]
+        public var responsesBefore: [EvaluatedResponse]
+        public var responsesAfter: [EvaluatedResponse]
+    }
+
+    /// Runs the job on the model at `path` (plus `adapter`), writing the edited model to `output`
+    /// (a new Hugging Face directory) together with `report.json`, `measurements.safetensors` and
+    /// `directions.svg`. `log` receives progress lines.
+    public static func run(
+        path: String, adapter: String?, output: String, options: Options, log: @escaping (String) -> Void = { _ in }
+    ) throws -> Report {
+        try OutputPaths.check(output, label: "output", kind: .newDirectory, inputs: OutputPaths.inputs([("model", path), ("adapter", adapter)]))
+        if let note = OutputPaths.staleStagingNote(OutputPaths.removeStaleStaging(next: output)) { log(note) }
+        var seconds: [String: Double] = [:]
+        func timed<T>(_ step: String, _ body: () throws -> T) rethrows -> T {
+            let start = Date()
+            defer { seconds[step, default: 0] += Date().timeIntervalSince(start) }
+            return try body()
+        }
+        let evaluation = options.evaluation
+
+        log("loading \(path)\(adapter.map { " + " + $0 } ?? "")")
+        let session = try timed("load") { try ModelSession.load(path: path, adapter: adapter) }
+
+        log("evaluating the original on \(options.harmfulTest.count) harmful and \(options.harmlessTest.count) harmless test prompts")
+        let before = try timed("evaluate original") { try ModelEvaluation.refusals(session: session, prompts: options.harmfulTest, options: evaluation) }
+        let baseline = try timed("evaluate original") {
+            try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: options.harmlessTest, options: evaluation)
+        }
+        log(String(format: "original: %d/%d refusals", before.refusals, before.total))
+
+        log("measuring \(options.harmfulTrain.count) harmful and \(options.harmlessTrain.count) harmless training prompts\(options.measurement.quantization == .none ? "" : " on a \(options.measurement.quantization.rawValue) copy")")
+        let measurements = try timed("measure") { () throws -> Measurements in
+            let measureSession = options.measurement.quantization == .none
+                ? session : try ModelSession.load(path: path, adapter: adapter, quantization: options.measurement.quantization)
+            return try ResidualMeasurement.measure(
+                session: measureSession, harmful: options.harmfulTrain, harmless: options.harmlessTrain, options: options.measurement)
+        }
+        let analysis = MeasurementAnalysis(measurements)
+
+        var search: [PlanSearch.Candidate]?
+        let plan: LayerPlan
+        if let fixed = options.plan {
+            plan = fixed
+        } else {
+            var candidates = try options.candidates ?? PlanSearch.defaultCandidates(analysis)
+            log("searching \(candidates.count) candidate plans on \(options.searchPrompts) training prompts of each kind")
+            let searcher = PlanSearch(
+                harmful: PromptSet.evenlySpaced(options.harmfulTrain, count: options.searchPrompts),
+                harmless: PromptSet.evenlySpaced(options.harmlessTrain, count: options.searchPrompts),
+                maxNewTokens: options.searchMaxNewTokens, refusalTarget: options.refusalTarget, evaluation: evaluation)
+            let searchBaseline = try timed("search") { try searcher.baseline(session: session) }
+            var (scored, chosen) = try timed("search") {
+                try searcher.run(
+                    session: session, measurements: measurements, candidates: candidates, options: options.ablation,
+                    baseline: searchBaseline
+                ) { i, n, c in
+                    log("  candidate \(i)/\(n) \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
+                }
+            }
+            // Refinement: the smallest scale of the best plan that reaches the target, when it misses it.
+            if options.candidates == nil, scored[chosen].refusalRate > options.refusalTarget {
+                let tried = try timed("search") {
+                    try searcher.refine(
+                        candidates[chosen], session: session, measurements: measurements, options: options.ablation,
+                        baseline: searchBaseline
+                    ) { c in
+                        log("  refinement \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
+                    }
+                }
+                candidates.append(contentsOf: tried.map(\.plan))
+                scored.append(contentsOf: tried.map(\.candidate))
+                chosen = searcher.choose(scored)
+            }
+            search = scored
+            plan = candidates[chosen]
+            log("chosen plan: \(plan)")
+        }
+
+        log("writing \(output)")
+        let edits = try ModelEditor.plannedEdits(
+            plan: plan, measurements: measurements, options: options.ablation, layerCount: session.model.configuration.layerCount)
+        let written = try timed("ablate and write") {
+            try CheckpointExport.write(
+                session: session, to: output, dtype: options.dtype, edits: edits, normPreserving: options.ablation.normPreserving,
+                metadata: ["abliterate.plan": plan.description, "abliterate.method": options.ablation.method.rawValue])
+        }
+
+        log("evaluating the edited model")
+        let edited = try timed("load edited") { try ModelSession.load(path: output) }
+        let after = try timed("evaluate edited") { try ModelEvaluation.refusals(session: edited, prompts: options.harmfulTest, options: evaluation) }
+        let editedLogProbabilities = try timed("evaluate edited") {
+            try ModelEvaluation.firstTokenLogProbabilities(session: edited, prompts: options.harmlessTest, options: evaluation)
+        }
+        let kl = try ModelEvaluation.meanKLDivergence(baseline: baseline, model: editedLogProbabilities)
+
+        let report = Report(
+            model: path, adapter: adapter, output: output, measurement: measurements.metadata,
+            suggestedLayers: analysis.suggestedLayers(), search: search, plan: plan.description,
+            method: options.ablation.method, normPreserving: options.ablation.normPreserving, scale: options.ablation.scale,
+            targets: options.ablation.targets, edits: written.edits, before: RefusalSummary(before), after: RefusalSummary(after),
+            klDivergence: kl, harmlessTestPrompts: options.harmlessTest.count, maxNewTokens: evaluation.maxNewTokens,
+            seconds: seconds, responsesBefore: before.responses, responsesAfter: after.responses)
+        try measurements.write(to: output + "/measurements.safetensors")
+        try AtomicFile.write(Array(analysis.chart(plan: plan).utf8), to: output + "/directions.svg")
+        try AtomicFile.write(Array(try JSONEncoder.sorted.encode(report)), to: output + "/report.json")
+        return report
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import TensorKit
+import AbliterationCore
+import LanguageModels
+
+/// Chooses a layer plan by trying candidates on the model in memory.
+///
+/// Each candidate is applied to the weights, scored on a small validation set drawn from the
+/// *training* prompts (refusals among short greedy responses to harmful prompts; first-token KL against
+/// the unedited model on harmless prompts), and undone by restoring the original tensors. The chosen plan
+/// is the one with the lowest KL among those whose refusal rate is at most `refusalTarget`; when none
+/// reaches it, the one with the fewest refusals (then the lowest KL). The held-out test prompts are never
+/// seen by the search.
+public struct PlanSearch: Sendable {
+    public struct Candidate: Sendable, Codable, Equatable {
+        public var plan: String
+        public var refusals: Int
+        public var total: Int
+        public var klDivergence: Double
+        public var refusalRate: Double { total == 0 ? 0 : Double(refusals) / Double(total) }
+    }
+
+    public var harmful: [String]
+    public var harmless: [String]
+    public var maxNewTokens: Int
+    public var refusalTarget: Double
+    public var evaluation: EvaluationOptions
+
+    public init(harmful: [String], harmless: [String], maxNewTokens: Int = 24, refusalTarget: Double = 0.05,
+                evaluation: EvaluationOptions = .init()) {
+        self.harmful = harmful
+        self.harmless = harmless
+        self.maxNewTokens = maxNewTokens
+        self.refusalTarget = refusalTarget
+        self.evaluation = evaluation
+    }
+
+    /// The default candidates: for the two best-separating layers of the analysis and the residuals at
+    /// 60%, 65% and 70% of the depth, the suggested span and one reaching 10% of the depth further down,
+    /// at scale 1 (duplicates dropped). `run` then refines the best of them by its scale (`refine`) when
+    /// it misses the refusal target.
+    public static func defaultCandidates(_ analysis: MeasurementAnalysis) throws -> [LayerPlan] {
+        let l = analysis.metadata.layerCount
+        var layers = analysis.suggestedLayers(count: 2)
+        for f in [0.6, 0.65, 0.7] { layers.append(Int((f * Double(l)).rounded())) }
+        var seen = Set<String>()
+        var plans: [LayerPlan] = []
+        for m in layers where m >= 1 && m <= l {
+            let span = analysis.suggestedSpan(for: m)
+            let wide = max(0, span.lowerBound - Int((0.1 * Double(l)).rounded()))...span.upperBound
+            for targets in [span, wide] {
+                let plan = try LayerPlan(entries: [.init(measurementLayer: m, targets: targets, scale: 1)])
+                try plan.validate(layerCount: l)
+                if seen.insert(plan.description).inserted { plans.append(plan) }
+            }
+        }
+        return plans
+    }
+
+    /// The unedited model's first-token log-probabilities on the harmless search prompts, the reference
+    /// every candidate's KL is taken against. Compute it once per search, before any edit.
+    public func baseline(session: ModelSession) throws -> [[Float]] {
+        try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmless, options: evaluation)
+    }
+
+    /// Scores every candidate and returns them with the index of the chosen one. `baseline` is
+    /// `baseline(session:)`, computed on the unedited model (by this call when nil).
+    public func run(
+        session: ModelSession, measurements: Measurements, candidates: [LayerPlan], options: AblationOptions,
+        baseline: [[Float]]? = nil, progress: ((Int, Int, Candidate) -> Void)? = nil
+    ) throws -> (candidates: [Candidate], chosen: Int) {
+        guard !candidates.isEmpty else { throw AbliterationError.invalidPlan("plan search: no candidate plans") }
+        var evaluation = self.evaluation
+        evaluation.maxNewTokens = maxNewTokens
+        let baseline = try baseline ?? self.baseline(session: session)
+        var results: [Candidate] = []
+        for (i, plan) in candidates.enumerated() {
+            let names = try ModelEditor.plannedEdits(
+                plan: plan, measurements: measurements, options: options, layerCount: session.model.configuration.layerCount
+            ).map(\.name)
+            let originals = try names.map { try session.model.weights.float32($0) }
+            defer { for (n, w) in zip(names, originals) { try? session.model.weights.replace(n, with: w) } }
+            try ModelEditor.apply(plan: plan, measurements: measurements, options: options, to: session.model)
+            let refusals = try ModelEvaluation.refusals(session: session, prompts: harmful, options: evaluation)
+            let edited = try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmless, options: evaluation)
+            let kl = try ModelEvaluation.meanKLDivergence(baseline: baseline, model: edited)
+            let candidate = Candidate(plan: plan.description, refusals: refusals.refusals, total: refusals.total, klDivergence: kl)
+            results.append(candidate)
+            progress?(i + 1, candidates.count, candidate)
+        }
+        return (results, choose(results))
+    }
+
+    /// Scores `plan` at the global scale factors `refinement` asks for (growing until one reaches the
+    /// refusal target, then bisecting towards the smallest that does) and returns every plan tried with
+    /// its score, in the order tried. `baseline` is `baseline(session:)` of the unedited model.
+    public func refine(
+        _ plan: LayerPlan, session: ModelSession, measurements: Measurements, options: AblationOptions,
+        baseline: [[Float]], refinement: ScaleRefinement = .init(), progress: ((Candidate) -> Void)? = nil
+    ) throws -> [(plan: LayerPlan, candidate: Candidate)] {
+        var refinement = refinement
+        var tried: [(plan: LayerPlan, candidate: Candidate)] = []
+        while let factor = refinement.next {
+            let scaled = try LayerPlan(entries: plan.entries.map {
+                LayerPlan.Entry(measurementLayer: $0.measurementLayer, targets: $0.targets, scale: $0.scale * factor)
+            })
+            let scored = try run(
+                session: session, measurements: measurements, candidates: [scaled], options: options, baseline: baseline)
+            let candidate = scored.candidates[0]
+            tried.append((scaled, candidate))
+            progress?(candidate)
+            refinement.record(factor: factor, reachedTarget: candidate.refusalRate <= refusalTarget)
+        }
+        return tried
+    }
+
+    /// Lowest KL among candidates at or under the refusal target; otherwise fewest refusals, then lowest KL.
+    public func choose(_ results: [Candidate]) -> Int {
+        let passing = results.indices.filter { results[$0].refusalRate <= refusalTarget }
+        return passing.min { results[$0].klDivergence < results[$1].klDivergence }
+            ?? results.indices.min { (results[$0].refusals, results[$0].klDivergence) < (results[$1].refusals, results[$1].klDivergence) }!
+    }
+}

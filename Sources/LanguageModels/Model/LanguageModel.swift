@@ -1,0 +1,96 @@
+import Foundation
+import TensorKit
+
+/// A decoder-only language model run on the CPU in f32: loading (GGUF file or Hugging Face
+/// directory, optional PEFT LoRA merged at load), batched forward with residual capture, and
+/// greedy generation with a KV cache.
+///
+/// Weights stay in their stored type (quantized blocks, bf16, ...) and are widened to f32 in scratch
+/// space one linear layer at a time, so resident memory stays close to the file size. Calls on one
+/// model are serialized (the scratch space is shared).
+public final class LanguageModel: @unchecked Sendable {
+    public let configuration: ModelConfiguration
+    public let weights: ModelWeights
+    /// The file or directory the model was loaded from.
+    public let source: String
+    /// The LoRA adapter merged at load, if any.
+    public let adapter: LoRAAdapter?
+
+    let recipe: BlockRecipe
+    let globalRoPE: RotaryEmbedding
+    let localRoPE: RotaryEmbedding?
+    let lock = NSLock()
+    /// Dequantization scratch for one weight (grown as needed).
+    var weightScratch: [Float] = []
+
+    /// Loads a GGUF file or a Hugging Face model directory (detected), and merges the PEFT LoRA
+    /// adapter in `adapter` if given. `prepareBase` may change the base weights before the merge (for
+    /// example quantize them, as QLoRA keeps a 4-bit base under an f32 adapter).
+    public static func load(
+        path: String, adapter: String? = nil, prepareBase: ((ModelWeights) throws -> Void)? = nil
+    ) throws -> LanguageModel {
+        let loaded = try CheckpointLoader.load(path: path)
+        try prepareBase?(loaded.weights)
+        var lora: LoRAAdapter?
+        if let adapter {
+            let a = try LoRAAdapter.load(directory: adapter)
+            try a.merge(into: loaded.weights)
+            lora = a
+        }
+        return LanguageModel(
+            configuration: loaded.configuration, weights: loaded.weights, source: path, adapter: lora,
+            ropeFrequencyFactors: loaded.ropeFrequencyFactors)
+    }
+
+    init(configuration c: ModelConfiguration, weights: ModelWeights, source: String, adapter: LoRAAdapter?,
+         ropeFrequencyFactors: [Float]?) {
+        configuration = c
+        self.weights = weights
+        self.source = source
+        self.adapter = adapter
+        recipe = c.architecture.definition.recipe
+        globalRoPE = RotaryEmbedding(
+            headDim: c.headDim, base: c.ropeTheta, scaling: c.ropeScaling, frequencyFactors: ropeFrequencyFactors)
+        localRoPE = c.localRopeTheta.map { RotaryEmbedding(headDim: c.headDim, base: $0, scaling: .none) }
+    }
+
+    /// The Hugging Face `config.json` of this model, for weights written as `dtype`.
+    public func configJSON(dtype: String = "bfloat16") throws -> Data {
+        try configuration.architecture.definition.configJSON(configuration, dtype: dtype)
+    }
+
+    // MARK: - Forward
+
+    /// Runs the prompts of `batch` (any lengths; each sequence attends only to itself) and returns the
+    /// requested residuals and logits. Blocks after the last captured point are not run when no
+    /// logits are requested.
+    public func forward(
+        batch: [[Int]], capture: ResidualCapture? = nil, logits: LogitsRequest = .none
+    ) throws -> ForwardOutput {
+        lock.lock()
+        defer { lock.unlock() }
+        return try run(batch, cache: nil, slots: nil, capture: capture, logits: logits)
+    }
+
+    /// The log-softmax of the last token's logits of each prompt: (batch, vocab).
+    public func lastTokenLogProbabilities(batch: [[Int]]) throws -> Tensor<Float> {
+        guard var logits = try forward(batch: batch, logits: .lastToken).logits else {
+            throw ModelError.invalidInput("no logits computed")
+        }
+        let v = configuration.vocabSize
+        logits.scalars.withUnsafeMutableBufferPointer { p in
+            for r in 0..<batch.count { Self.logSoftmax(p.baseAddress! + r * v, count: v) }
+        }
+        return logits
+    }
+
+    /// x ← x − max − log Σ exp(x − max), the sum in Double.
+    static func logSoftmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        var m = -Float.infinity
+        for i in 0..<count { m = max(m, x[i]) }
+        var total = 0.0
+        for i in 0..<count { total += Foundation.exp(Double(x[i] - m)) }
+        let shift = m + Float(Foundation.log(total))
+        for i in 0..<count { x[i] -= shift }
+    }
+}
