@@ -1,4 +1,4 @@
-import AbliterationCore
+import LanguageModels
 import TensorKit
 import Foundation
 #if canImport(Glibc)

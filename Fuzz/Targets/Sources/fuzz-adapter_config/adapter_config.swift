@@ -1,6 +1,6 @@
 // LoRA adapter_config.json: the input is the config, beside a fixed valid adapter_model.safetensors
 // (rank 2, one target); a loaded adapter is merged into a zero weight of the right shape.
-import AbliterationCore
+import LanguageModels
 import FuzzSupport
 import TensorKit
 

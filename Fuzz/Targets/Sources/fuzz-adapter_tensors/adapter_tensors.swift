@@ -1,6 +1,6 @@
 // LoRA adapter tensors: the input is adapter_model.safetensors, beside a fixed adapter_config.json
 // (r = 2); a loaded adapter is merged into zero weights of the right shapes.
-import AbliterationCore
+import LanguageModels
 import FuzzSupport
 
 private let directory: String = {

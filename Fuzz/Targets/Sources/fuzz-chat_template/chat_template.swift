@@ -1,6 +1,6 @@
 // Chat templates: the input is the Jinja source; it is parsed, then rendered for a fixed
 // conversation with and without the generation prompt.
-import AbliterationCore
+import LanguageModels
 import FuzzSupport
 
 @_cdecl("LLVMFuzzerTestOneInput")

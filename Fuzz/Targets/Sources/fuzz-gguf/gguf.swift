@@ -1,6 +1,6 @@
 // GGUF reader: header, metadata, tensor directory, every tensor's bytes, small tensors dequantized,
 // and the tokenizer the metadata describes.
-import AbliterationCore
+import LanguageModels
 import FuzzSupport
 @testable import TensorKit
 

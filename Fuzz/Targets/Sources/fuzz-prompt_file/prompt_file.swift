@@ -2,7 +2,7 @@
 // fields, "prompt" or "text"); the rest is the file's bytes, read as `PromptFile.load(path:)` reads them (line limits included).
 import Foundation
 import FuzzSupport
-@testable import AbliterationCore
+@testable import AbliterationPipeline
 
 private let names = ["prompts.txt", "prompts.jsonl", "prompts.json", "prompts.csv"]
 private let fields: [String?] = [nil, "prompt", "text", nil]

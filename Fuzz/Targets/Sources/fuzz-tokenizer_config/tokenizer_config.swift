@@ -1,6 +1,6 @@
 // tokenizer_config.json: the input is `tokenizer_config.json` (special tokens, add_bos_token,
 // chat_template as a string or a list) beside a fixed byte-level BPE tokenizer.json.
-import AbliterationCore
+import LanguageModels
 import FuzzSupport
 
 let fixedTokenizerJSON = #"""

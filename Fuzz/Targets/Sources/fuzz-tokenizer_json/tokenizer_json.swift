@@ -1,6 +1,6 @@
 // tokenizer.json: the input is `tokenizer.json` beside a fixed tokenizer_config.json; the tokenizer
 // it makes encodes, decodes and renders a chat.
-import AbliterationCore
+import LanguageModels
 import FuzzSupport
 
 private let directory: String = {
