@@ -250,3 +250,22 @@ public struct JinjaDict {
 public final class JinjaNamespace {
     var dict = JinjaDict()
 }
+
+extension JinjaValue {
+    /// What `in` can look inside (or treats as empty).
+    var isContainer: Bool {
+        switch self {
+        case .string, .array, .dict, .undefined, .none: return true
+        default: return false
+        }
+    }
+
+    var number: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        case .bool(let b): return b ? 1 : 0
+        default: return nil
+        }
+    }
+}

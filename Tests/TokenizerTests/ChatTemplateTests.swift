@@ -87,6 +87,25 @@ final class ChatTemplateTests: XCTestCase {
         }
     }
 
+    /// An unknown filter or test is found when the template is parsed, even in a branch never taken,
+    /// and the error names it, its line and the supported ones; a filter or test named by a string
+    /// (`map`, `selectattr`) is looked up when it runs.
+    func testUnknownFiltersAndTestsFailAtParseTime() throws {
+        XCTAssertThrowsError(try ChatTemplate(source: "{% if false %}\n{{ x|dictsort }}{% endif %}")) { error in
+            XCTAssertEqual("\(error)", "chat template: unsupported filter '|dictsort' (line 2); supported: "
+                + "trim, length, count, tojson, upper, lower, capitalize, title, default, d, first, last, join, replace, "
+                + "string, int, float, list, items, reverse, safe, abs, selectattr, rejectattr, map, unique, wordcount, indent, sort")
+        }
+        XCTAssertThrowsError(try ChatTemplate(source: "{% if x is callable %}{% endif %}")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("chat template: unsupported test 'is callable' (line 1); supported: defined, "), "\(error)")
+        }
+        XCTAssertEqual(try render("{{ ['a', 'b']|map('upper')|join }}|{{ []|map('nope')|list }}|{{ messages|selectattr('role', '==', 'user')|length }}"),
+                       "AB|[]|1")
+        XCTAssertThrowsError(try render("{{ ['a']|map('nope')|list }}")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("chat template: unsupported filter '|nope'; supported: trim, length, count, tojson,"), "\(error)")
+        }
+    }
+
     func testSyntaxErrorsAreErrorsNotCrashes() {
         for source in ["{% if true %}x", "{{ 'unterminated }}", "{% for in x %}{% endfor %}", "{{ (1 + }}", "{% endif %}", "{{ a[ }}"] {
             XCTAssertThrowsError(try ChatTemplate(source: source), source)
