@@ -18,11 +18,10 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var format: PromptFormatOptions
+    @OptionGroup var prompts: PromptSetOptions
     @OptionGroup var generation: GenerationArguments
     @Option(help: "The model to compare against (KL(P_baseline ‖ P_model)).") var baseline: String?
     @Option(help: "A LoRA adapter for the baseline.") var baselineAdapter: String?
-    @Option(help: "Harmful prompts file.") var harmful: String?
-    @Option(help: "Harmless prompts file.") var harmless: String?
     @Option(parsing: .unconditional, help: "Use only the first N prompts of each set (at least 1).") var limit: Int?
     @Option(help: "A file of refusal markers, one per line, replacing the default list.") var markers: String?
     @Flag(help: "Print JSON: refusals, total, refusal_rate, kl_divergence, responses.") var json = false
@@ -36,9 +35,9 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors("eval") {
-            let harmfulPrompts = try loadPrompts(harmful, kind: .harmful, split: .test, field: format.field, limit: limit)
+            let harmfulPrompts = try loadPrompts(prompts.harmful, kind: .harmful, split: .test, field: format.field, limit: limit)
             let harmlessPrompts = baseline == nil
-                ? [] : try loadPrompts(harmless, kind: .harmless, split: .test, field: format.field, limit: limit)
+                ? [] : try loadPrompts(prompts.harmless, kind: .harmless, split: .test, field: format.field, limit: limit)
             let detector = try markers.map { try RefusalDetector(markersFile: $0) } ?? .default
             let session = try modelOptions.load()
             let progress = ProgressPrinter("generate")

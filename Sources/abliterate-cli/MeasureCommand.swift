@@ -18,9 +18,8 @@ struct MeasureCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var format: PromptFormatOptions
+    @OptionGroup var prompts: PromptSetOptions
     @OptionGroup var measurement: MeasurementArguments
-    @Option(help: "Harmful prompts (.txt, .jsonl, .json, .csv).") var harmful: String?
-    @Option(help: "Harmless prompts (.txt, .jsonl, .json, .csv).") var harmless: String?
     @Option(parsing: .unconditional, help: "Prompts per forward pass.") var batchSize = 32
     @Option(help: "The measurements file to write (safetensors).") var output: String
 
@@ -31,10 +30,10 @@ struct MeasureCommand: ParsableCommand {
     func run() throws {
         try reportingErrors("measure") {
             try prepareOutput(output, kind: .file, inputs: [
-                ("--model", modelOptions.model), ("--adapter", modelOptions.adapter), ("--harmful", harmful), ("--harmless", harmless),
+                ("--model", modelOptions.model), ("--adapter", modelOptions.adapter), ("--harmful", prompts.harmful), ("--harmless", prompts.harmless),
             ])
-            let (harmfulPrompts, harmfulOrigins) = try loadPromptList(harmful, kind: .harmful, split: .train, field: format.field)
-            let (harmlessPrompts, harmlessOrigins) = try loadPromptList(harmless, kind: .harmless, split: .train, field: format.field)
+            let (harmfulPrompts, harmfulOrigins) = try loadPromptList(prompts.harmful, kind: .harmful, split: .train, field: format.field)
+            let (harmlessPrompts, harmlessOrigins) = try loadPromptList(prompts.harmless, kind: .harmless, split: .train, field: format.field)
             let session = try modelOptions.load(quantization: measurement.quantize)
             let progress = ProgressPrinter("measure")
             let measurements = try ResidualMeasurement.measure(

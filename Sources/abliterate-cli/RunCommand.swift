@@ -18,13 +18,12 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var format: PromptFormatOptions
+    @OptionGroup var prompts: PromptSetOptions
     @OptionGroup var measurement: MeasurementArguments
     @OptionGroup var ablation: AblationArguments
     @OptionGroup var generation: GenerationArguments
     @Option(help: "A fixed layer plan (skips the search), e.g. 20:8-24, or a .json file holding one.") var plan: PlanArgument?
     @Option(help: "Candidate plans to search, separated by ';' (default: from the analysis).") var candidates: String?
-    @Option(help: "Harmful prompts for measuring (default: built-in training split).") var harmful: String?
-    @Option(help: "Harmless prompts for measuring (default: built-in training split).") var harmless: String?
     @Option(help: "Harmful prompts for the evaluation (default: built-in test split).") var harmfulTest: String?
     @Option(help: "Harmless prompts for the evaluation (default: built-in test split).") var harmlessTest: String?
     @Option(parsing: .unconditional, help: "Training prompts of each kind used to score candidate plans.") var searchPrompts = 48
@@ -42,11 +41,11 @@ struct RunCommand: ParsableCommand {
         try reportingErrors("run") {
             try prepareOutput(output, kind: .newDirectory, inputs: [
                 ("--model", modelOptions.model), ("--adapter", modelOptions.adapter), ("--plan", plan?.file),
-                ("--harmful", harmful), ("--harmless", harmless), ("--harmful-test", harmfulTest), ("--harmless-test", harmlessTest),
+                ("--harmful", prompts.harmful), ("--harmless", prompts.harmless), ("--harmful-test", harmfulTest), ("--harmless-test", harmlessTest),
             ])
             var options = try AbliterationRun.Options()
-            if let harmful { options.harmfulTrain = try loadPrompts(harmful, kind: .harmful, split: .train, field: format.field) }
-            if let harmless { options.harmlessTrain = try loadPrompts(harmless, kind: .harmless, split: .train, field: format.field) }
+            if let harmful = prompts.harmful { options.harmfulTrain = try loadPrompts(harmful, kind: .harmful, split: .train, field: format.field) }
+            if let harmless = prompts.harmless { options.harmlessTrain = try loadPrompts(harmless, kind: .harmless, split: .train, field: format.field) }
             if let harmfulTest { options.harmfulTest = try loadPrompts(harmfulTest, kind: .harmful, split: .test, field: format.field) }
             if let harmlessTest { options.harmlessTest = try loadPrompts(harmlessTest, kind: .harmless, split: .test, field: format.field) }
             options.measurement = measurement.options(batchSize: generation.batchSize, format: format.format)

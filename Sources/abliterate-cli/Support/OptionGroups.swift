@@ -84,3 +84,12 @@ struct GenerationArguments: ParsableArguments {
         EvaluationOptions(maxNewTokens: maxNewTokens, batchSize: batchSize, format: format, detector: detector)
     }
 }
+
+/// `--harmful` and `--harmless`: prompt files, or the command's built-in sets when absent.
+struct PromptSetOptions: ParsableArguments {
+    @Option(help: "Harmful prompts (.txt, .jsonl, .json, .csv; default: the built-in set).")
+    var harmful: String?
+
+    @Option(help: "Harmless prompts (.txt, .jsonl, .json, .csv; default: the built-in set).")
+    var harmless: String?
+}
