@@ -45,7 +45,7 @@ struct BenchCommand: ParsableCommand {
 
         @Option(parsing: .unconditional, help: "Rows (the hidden size).") var rows = 4096
         @Option(parsing: .unconditional, help: "Columns.") var cols = 14336
-        @Option(help: "Storage dtype: BF16, F16 or F32.") var dtype = "BF16"
+        @Option(help: "Storage dtype.") var dtype = FloatDType.bf16
         @Option(parsing: .unconditional, help: "Worker threads.") var threads = 2
         @Flag(help: "Use the norm-preserving variant.") var normPreserving = false
 
@@ -55,11 +55,8 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors("bench orthogonalize") {
-                guard let d = DType(rawValue: dtype.uppercased()) else {
-                    throw ValidationError("unknown dtype \(dtype); use BF16, F16 or F32")
-                }
                 print(try OrthogonalizerBenchmark.run(
-                    rows: rows, cols: cols, dtype: d, threads: threads, normPreserving: normPreserving))
+                    rows: rows, cols: cols, dtype: dtype.dtype, threads: threads, normPreserving: normPreserving))
             }
         }
     }

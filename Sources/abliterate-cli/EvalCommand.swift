@@ -18,46 +18,38 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var format: PromptFormatOptions
+    @OptionGroup var prompts: PromptSetOptions
+    @OptionGroup var generation: GenerationArguments
     @Option(help: "The model to compare against (KL(P_baseline ‖ P_model)).") var baseline: String?
     @Option(help: "A LoRA adapter for the baseline.") var baselineAdapter: String?
-    @Option(help: "Harmful prompts file.") var harmful: String?
-    @Option(help: "Harmless prompts file.") var harmless: String?
-    @Option(parsing: .unconditional, help: "Tokens to generate per harmful prompt.") var maxNewTokens = 64
-    @Option(parsing: .unconditional, help: "Prompts per batch.") var batchSize = 32
     @Option(parsing: .unconditional, help: "Use only the first N prompts of each set (at least 1).") var limit: Int?
     @Option(help: "A file of refusal markers, one per line, replacing the default list.") var markers: String?
     @Flag(help: "Print JSON: refusals, total, refusal_rate, kl_divergence, responses.") var json = false
 
     func validate() throws {
-        guard maxNewTokens > 0, batchSize > 0 else { throw ValidationError("--max-new-tokens and --batch-size must be positive") }
+        guard generation.maxNewTokens > 0, generation.batchSize > 0 else {
+            throw ValidationError("--max-new-tokens and --batch-size must be positive")
+        }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
     }
 
     func run() throws {
         try reportingErrors("eval") {
-            let harmfulPrompts = try loadPrompts(harmful, kind: .harmful, split: .test, field: format.field, limit: limit)
+            let harmfulPrompts = try loadPrompts(prompts.harmful, kind: .harmful, split: .test, field: format.field, limit: limit)
+            let harmlessPrompts = baseline == nil
+                ? [] : try loadPrompts(prompts.harmless, kind: .harmless, split: .test, field: format.field, limit: limit)
             let detector = try markers.map { try RefusalDetector(markersFile: $0) } ?? .default
-            let options = EvaluationOptions(
-                maxNewTokens: maxNewTokens, batchSize: batchSize, systemPrompt: format.system, chat: !format.raw, detector: detector)
             let session = try modelOptions.load()
             let progress = ProgressPrinter("generate")
-            let refusals = try ModelEvaluation.refusals(
-                session: session, prompts: harmfulPrompts, options: options, progress: { progress.update(done: $0, total: $1) })
-            var kl: Double?
-            if let baseline {
-                let harmlessPrompts = try loadPrompts(harmless, kind: .harmless, split: .test, field: format.field, limit: limit)
-                let modelLogProbabilities = try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmlessPrompts, options: options)
-                printError("loading baseline \(baseline) ...")
-                let base = try ModelSession.load(path: baseline, adapter: baselineAdapter)
-                let baseLogProbabilities = try ModelEvaluation.firstTokenLogProbabilities(session: base, prompts: harmlessPrompts, options: options)
-                kl = try ModelEvaluation.meanKLDivergence(baseline: baseLogProbabilities, model: modelLogProbabilities)
-            }
-            let report = EvaluationReport(refusals: refusals, klDivergence: kl)
-            if json {
-                print(try jsonString(report))
-            } else {
-                print(report.summary)
-            }
+            let report = try ModelEvaluation.report(
+                session: session, harmful: harmfulPrompts, harmless: harmlessPrompts,
+                baseline: baseline.map { baseline in {
+                    printError("loading baseline \(baseline) ...")
+                    return try ModelSession.load(path: baseline, adapter: baselineAdapter)
+                } },
+                options: generation.options(format: format.format, detector: detector),
+                progress: { progress.update(done: $0, total: $1) })
+            print(json ? try jsonString(report) : report.summary)
         }
     }
 }

@@ -18,58 +18,49 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var format: PromptFormatOptions
+    @OptionGroup var prompts: PromptSetOptions
+    @OptionGroup var measurement: MeasurementArguments
     @OptionGroup var ablation: AblationArguments
-    @Option(help: "A fixed layer plan (skips the search), e.g. 20:8-24.") var plan: String?
+    @OptionGroup var generation: GenerationArguments
+    @Option(help: "A fixed layer plan (skips the search), e.g. 20:8-24, or a .json file holding one.") var plan: PlanArgument?
     @Option(help: "Candidate plans to search, separated by ';' (default: from the analysis).") var candidates: String?
-    @Option(help: "Harmful prompts for measuring (default: built-in training split).") var harmful: String?
-    @Option(help: "Harmless prompts for measuring (default: built-in training split).") var harmless: String?
     @Option(help: "Harmful prompts for the evaluation (default: built-in test split).") var harmfulTest: String?
     @Option(help: "Harmless prompts for the evaluation (default: built-in test split).") var harmlessTest: String?
-    @Option(parsing: .unconditional, help: "Prompts per batch.") var batchSize = 32
-    @Option(parsing: .unconditional, help: "Winsorization quantile per vector (1 = none).") var winsorize = 0.995
-    @Option(help: "Measure on a quantized copy: none, nf4 or q8_0.") var quantize = MeasurementQuantization.none
-    @Option(parsing: .unconditional, help: "Tokens generated per harmful test prompt.") var maxNewTokens = 64
     @Option(parsing: .unconditional, help: "Training prompts of each kind used to score candidate plans.") var searchPrompts = 48
-    @Option(help: "Output dtype: BF16, F16 or F32 (default: the input's, BF16 for GGUF/4-bit).") var dtype: String?
+    @Option(help: "Output dtype (default: the input's, BF16 for GGUF/4-bit).") var dtype: FloatDType?
     @Option(help: "The output directory (must not exist).") var output: String
     @Flag(help: "Print the report as JSON instead of the table.") var json = false
 
     func validate() throws {
-        guard batchSize > 0, maxNewTokens > 0, searchPrompts > 0 else {
+        guard generation.batchSize > 0, generation.maxNewTokens > 0, searchPrompts > 0 else {
             throw ValidationError("--batch-size, --max-new-tokens and --search-prompts must be positive")
         }
-        guard (0...1).contains(winsorize) else { throw ValidationError("--winsorize must be in [0, 1]") }
     }
 
     func run() throws {
         try reportingErrors("run") {
             try prepareOutput(output, kind: .newDirectory, inputs: [
-                ("--model", modelOptions.model), ("--adapter", modelOptions.adapter), ("--plan", planFile(plan)),
-                ("--harmful", harmful), ("--harmless", harmless), ("--harmful-test", harmfulTest), ("--harmless-test", harmlessTest),
+                ("--model", modelOptions.model), ("--adapter", modelOptions.adapter), ("--plan", plan?.file),
+                ("--harmful", prompts.harmful), ("--harmless", prompts.harmless), ("--harmful-test", harmfulTest), ("--harmless-test", harmlessTest),
             ])
             var options = try AbliterationRun.Options()
-            if let harmful { options.harmfulTrain = try loadPrompts(harmful, kind: .harmful, split: .train, field: format.field) }
-            if let harmless { options.harmlessTrain = try loadPrompts(harmless, kind: .harmless, split: .train, field: format.field) }
+            if let harmful = prompts.harmful { options.harmfulTrain = try loadPrompts(harmful, kind: .harmful, split: .train, field: format.field) }
+            if let harmless = prompts.harmless { options.harmlessTrain = try loadPrompts(harmless, kind: .harmless, split: .train, field: format.field) }
             if let harmfulTest { options.harmfulTest = try loadPrompts(harmfulTest, kind: .harmful, split: .test, field: format.field) }
             if let harmlessTest { options.harmlessTest = try loadPrompts(harmlessTest, kind: .harmless, split: .test, field: format.field) }
-            options.measurement = MeasurementOptions(
-                batchSize: batchSize, winsorizeQuantile: winsorize, systemPrompt: format.system, chat: !format.raw, quantization: quantize)
+            options.measurement = measurement.options(batchSize: generation.batchSize, format: format.format)
+            options.measurementQuantization = measurement.quantize
             options.ablation = try ablation.options()
-            options.plan = try plan.map { try parsePlan($0) }
+            options.plan = try plan?.plan()
             options.candidates = try candidates.map { try $0.split(separator: ";").map { try LayerPlan(parsing: String($0)) } }
             options.searchPrompts = searchPrompts
-            options.evaluation = EvaluationOptions(
-                maxNewTokens: maxNewTokens, batchSize: batchSize, systemPrompt: format.system, chat: !format.raw)
-            options.dtype = try dtype.map { try parseFloatDType($0) }
+            options.evaluation = generation.options(format: format.format)
+            options.dtype = dtype?.dtype
             let start = Date()
             let report = try AbliterationRun.run(
                 path: modelOptions.model, adapter: modelOptions.adapter, output: output, options: options,
                 log: { printError(String(format: "[%5.0fs] ", Date().timeIntervalSince(start)) + $0) })
-            if json {
-                print(try jsonString(report))
-            } else {
-                print(report.table)
-            }
+            print(json ? try jsonString(report) : report.table)
         }
     }
 }

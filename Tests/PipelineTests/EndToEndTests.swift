@@ -128,7 +128,7 @@ final class EndToEndTests: XCTestCase {
             path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path, quantization: .q8_0)
         let a = try ResidualMeasurement.measure(session: full, harmful: harmful, harmless: harmless)
         let b = try ResidualMeasurement.measure(
-            session: quantized, harmful: harmful, harmless: harmless, options: MeasurementOptions(quantization: .q8_0))
+            session: quantized, harmful: harmful, harmless: harmless)
         XCTAssertEqual(b.metadata.quantization, "q8_0")
         for row in try MeasurementComparison.cosines(a, b, method: .projected) where (12...25).contains(row.layer) {
             XCTAssertGreaterThanOrEqual(row.cosine, 0.95, "layer \(row.layer)")

@@ -159,3 +159,18 @@ public enum ModelEditor {
         return p.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
     }
 }
+
+extension TensorEditSummary {
+    /// The edits as a table a person reads: tensor, block, measurement layer, scale, norms before and
+    /// after, and the projection left on the direction.
+    public static func table(_ summaries: [TensorEditSummary]) -> String {
+        var lines = ["tensor                                            layer  r@  scale   ‖W‖ before   ‖W‖ after  ‖r̂ᵀW′‖/‖W‖"]
+        for s in summaries {
+            let layer = s.layer.map(String.init) ?? "-"
+            lines.append(s.name.padding(toLength: 48, withPad: " ", startingAt: 0)
+                + String(repeating: " ", count: max(0, 7 - layer.count)) + layer
+                + String(format: "  %2d  %5.2f  %11.4f  %10.4f  %.2e", s.measurementLayer, s.scale, s.normBefore, s.normAfter, s.remainingProjection))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

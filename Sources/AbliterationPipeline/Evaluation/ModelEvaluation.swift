@@ -25,16 +25,15 @@ public struct RefusalEvaluation: Sendable, Codable, Equatable {
 public struct EvaluationOptions: Sendable {
     public var maxNewTokens = 64
     public var batchSize = 32
-    public var systemPrompt: String?
-    public var chat = true
+    /// How each instruction becomes a prompt.
+    public var format = PromptFormat.chat
     public var detector = RefusalDetector.default
 
-    public init(maxNewTokens: Int = 64, batchSize: Int = 32, systemPrompt: String? = nil, chat: Bool = true,
+    public init(maxNewTokens: Int = 64, batchSize: Int = 32, format: PromptFormat = .chat,
                 detector: RefusalDetector = .default) {
         self.maxNewTokens = maxNewTokens
         self.batchSize = batchSize
-        self.systemPrompt = systemPrompt
-        self.chat = chat
+        self.format = format
         self.detector = detector
     }
 }
@@ -48,7 +47,7 @@ public enum ModelEvaluation {
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> RefusalEvaluation {
         let tokens = try session.promptTokens(
-            prompts, origins: origins, systemPrompt: options.systemPrompt, chat: options.chat, reserve: options.maxNewTokens)
+            prompts, origins: origins, format: options.format, reserve: options.maxNewTokens)
         var responses = [EvaluatedResponse?](repeating: nil, count: prompts.count)
         var done = 0
         for batch in ModelSession.lengthSortedBatches(tokens.map(\.count), batchSize: options.batchSize) {
@@ -76,7 +75,7 @@ public enum ModelEvaluation {
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> [[Float]] {
         let tokens = try session.promptTokens(
-            prompts, origins: origins, systemPrompt: options.systemPrompt, chat: options.chat)
+            prompts, origins: origins, format: options.format)
         var out = [[Float]](repeating: [], count: prompts.count)
         var done = 0
         for batch in ModelSession.lengthSortedBatches(tokens.map(\.count), batchSize: options.batchSize) {
@@ -95,5 +94,26 @@ public enum ModelEvaluation {
         }
         return try KLDivergence.meanFromLogProbabilities(
             zip(baseline, model).map { (p: $0.0.map(Double.init), q: $0.1.map(Double.init)) })
+    }
+}
+
+extension ModelEvaluation {
+    /// What `abliterate eval` reports: the refusals on `harmful` and, with a `baseline`, the mean
+    /// first-token KL(P_baseline ‖ P_model) over `harmless`. `baseline` loads the baseline model; it is
+    /// called only after the model's own log-probabilities are computed. `progress(done, total)` follows
+    /// the generation on the harmful prompts.
+    public static func report(
+        session: ModelSession, harmful: [String], harmless: [String], baseline: (() throws -> ModelSession)? = nil,
+        options: EvaluationOptions = .init(), progress: ((Int, Int) -> Void)? = nil
+    ) throws -> EvaluationReport {
+        let refusals = try refusals(session: session, prompts: harmful, options: options, progress: progress)
+        var kl: Double?
+        if let baseline {
+            let modelLogProbabilities = try firstTokenLogProbabilities(session: session, prompts: harmless, options: options)
+            let base = try baseline()
+            let baseLogProbabilities = try firstTokenLogProbabilities(session: base, prompts: harmless, options: options)
+            kl = try meanKLDivergence(baseline: baseLogProbabilities, model: modelLogProbabilities)
+        }
+        return EvaluationReport(refusals: refusals, klDivergence: kl)
     }
 }

@@ -37,19 +37,13 @@ public struct MeasurementOptions: Sendable {
     public var batchSize = 32
     /// Quantile for Winsorization of each residual vector (1 = no clipping).
     public var winsorizeQuantile = 0.995
-    /// A system turn before each instruction (nil: the template's default).
-    public var systemPrompt: String?
-    /// Apply the chat template (true) or feed the raw instruction.
-    public var chat = true
-    public var quantization = MeasurementQuantization.none
+    /// How each instruction becomes a prompt.
+    public var format = PromptFormat.chat
 
-    public init(batchSize: Int = 32, winsorizeQuantile: Double = 0.995, systemPrompt: String? = nil,
-                chat: Bool = true, quantization: MeasurementQuantization = .none) {
+    public init(batchSize: Int = 32, winsorizeQuantile: Double = 0.995, format: PromptFormat = .chat) {
         self.batchSize = batchSize
         self.winsorizeQuantile = winsorizeQuantile
-        self.systemPrompt = systemPrompt
-        self.chat = chat
-        self.quantization = quantization
+        self.format = format
     }
 }
 
@@ -57,9 +51,9 @@ public struct MeasurementOptions: Sendable {
 /// generic loop of AbliterationCore (`ResidualMeasurement.measure(_:harmful:harmless:metadata:)`).
 extension ResidualMeasurement {
     /// Measures `harmful` and `harmless` on `session` at every residual index 0...layerCount.
-    /// `progress(done, total)` is called after each batch. The quantization option, if any, must already
-    /// have been applied when the session was loaded (`ModelSession.load(path:adapter:quantization:)`);
-    /// it is recorded in the metadata. `harmfulOrigins` and `harmlessOrigins` ("FILE: line N", see
+    /// `progress(done, total)` is called after each batch. To measure on quantized weights, load the
+    /// session so (`ModelSession.load(path:adapter:quantization:)`); the metadata records the session's
+    /// quantization. `harmfulOrigins` and `harmlessOrigins` ("FILE: line N", see
     /// `PromptLoadResult.origins`) name the prompts in errors, such as a prompt longer than the context.
     /// Throws `AbliterationError` (and `ModelError` from the runtime).
     public static func measure(
@@ -73,14 +67,15 @@ extension ResidualMeasurement {
         let config = session.model.configuration
         // Every prompt is tokenized (and checked against the context) before any forward pass runs.
         let harmfulTokens = try session.promptTokens(
-            harmful, origins: harmfulOrigins, systemPrompt: options.systemPrompt, chat: options.chat)
+            harmful, origins: harmfulOrigins, format: options.format)
         let harmlessTokens = try session.promptTokens(
-            harmless, origins: harmlessOrigins, systemPrompt: options.systemPrompt, chat: options.chat)
+            harmless, origins: harmlessOrigins, format: options.format)
         let metadata = MeasurementMetadata(
             model: session.path, adapter: session.adapter, architecture: config.architecture.rawValue,
             hiddenSize: config.hiddenSize, layerCount: config.layerCount, harmfulCount: harmful.count,
             harmlessCount: harmless.count, winsorizeQuantile: options.winsorizeQuantile,
-            quantization: options.quantization.rawValue, chatTemplate: options.chat, systemPrompt: options.systemPrompt)
+            quantization: session.quantization.rawValue, chatTemplate: options.format.chat,
+            systemPrompt: options.format.systemPrompt)
         return try measure(
             session, harmful: harmfulTokens, harmless: harmlessTokens, metadata: metadata,
             batchSize: options.batchSize,

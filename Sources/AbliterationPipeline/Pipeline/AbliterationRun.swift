@@ -8,6 +8,8 @@ public enum AbliterationRun {
     /// Everything `run` can be told.
     public struct Options: Sendable {
         public var measurement = MeasurementOptions()
+        /// Measure on a copy of the model whose base weights are quantized so (`.none`: the model itself).
+        public var measurementQuantization = MeasurementQuantization.none
         public var ablation = AblationOptions()
         /// A fixed plan; nil searches `candidates` (or the default candidates).
         public var plan: LayerPlan?
@@ -100,10 +102,10 @@ public enum AbliterationRun {
         }
         log(String(format: "original: %d/%d refusals", before.refusals, before.total))
 
-        log("measuring \(options.harmfulTrain.count) harmful and \(options.harmlessTrain.count) harmless training prompts\(options.measurement.quantization == .none ? "" : " on a \(options.measurement.quantization.rawValue) copy")")
+        log("measuring \(options.harmfulTrain.count) harmful and \(options.harmlessTrain.count) harmless training prompts\(options.measurementQuantization == .none ? "" : " on a \(options.measurementQuantization.rawValue) copy")")
         let measurements = try timed("measure") { () throws -> Measurements in
-            let measureSession = options.measurement.quantization == .none
-                ? session : try ModelSession.load(path: path, adapter: adapter, quantization: options.measurement.quantization)
+            let measureSession = options.measurementQuantization == .none
+                ? session : try ModelSession.load(path: path, adapter: adapter, quantization: options.measurementQuantization)
             return try ResidualMeasurement.measure(
                 session: measureSession, harmful: options.harmfulTrain, harmless: options.harmlessTrain, options: options.measurement)
         }

@@ -44,14 +44,14 @@ public final class ModelSession: @unchecked Sendable {
         return adapter.map { base + " + " + URL(fileURLWithPath: $0).lastPathComponent } ?? base
     }
 
-    /// Token ids of one instruction. With `chat`, the instruction is the user turn of the chat template
-    /// (after a system turn when `systemPrompt` is given), ending with the generation prompt; without,
-    /// the raw text with the BOS the model wants.
-    public func promptTokens(_ instruction: String, systemPrompt: String? = nil, chat: Bool = true) throws -> [Int] {
+    /// Token ids of one instruction. With `format.chat`, the instruction is the user turn of the chat
+    /// template (after a system turn when `format.systemPrompt` is given), ending with the generation
+    /// prompt; without, the raw text with the BOS the model wants.
+    public func promptTokens(_ instruction: String, format: PromptFormat = .chat) throws -> [Int] {
         let ids: [Int]
-        if chat {
+        if format.chat {
             var messages: [ChatMessage] = []
-            if let systemPrompt { messages.append(ChatMessage(role: "system", content: systemPrompt)) }
+            if let systemPrompt = format.systemPrompt { messages.append(ChatMessage(role: "system", content: systemPrompt)) }
             messages.append(ChatMessage(role: "user", content: instruction))
             ids = try tokenizer.encodeChat(messages: messages, addGenerationPrompt: true)
         } else {
@@ -61,12 +61,12 @@ public final class ModelSession: @unchecked Sendable {
         return ids
     }
 
-    /// Token ids of each instruction (as `promptTokens(_:systemPrompt:chat:)`), each checked to fit the
+    /// Token ids of each instruction (as `promptTokens(_:format:)`), each checked to fit the
     /// model's context with `reserve` positions left over (the tokens to be generated). A prompt longer
     /// than `PromptFile.maxPromptBytes` is refused before it is tokenized. `origins` name the prompts in
     /// errors (`PromptLoadResult.origins`: "FILE: line N"); without them a prompt is named by its index.
     public func promptTokens(
-        _ prompts: [String], origins: [String]? = nil, systemPrompt: String? = nil, chat: Bool = true, reserve: Int = 0
+        _ prompts: [String], origins: [String]? = nil, format: PromptFormat = .chat, reserve: Int = 0
     ) throws -> [[Int]] {
         if let origins, origins.count != prompts.count {
             throw AbliterationError.dimensionMismatch("\(origins.count) prompt origins for \(prompts.count) prompts")
@@ -78,9 +78,9 @@ public final class ModelSession: @unchecked Sendable {
                 throw AbliterationError.invalidInput(
                     "\(name): prompt is \(prompt.utf8.count) bytes, more than the \(PromptFile.maxPromptBytes) allowed")
             }
-            let ids = try promptTokens(prompt, systemPrompt: systemPrompt, chat: chat)
+            let ids = try promptTokens(prompt, format: format)
             guard ids.count <= context - reserve else {
-                let template = chat ? " with the chat template" : ""
+                let template = format.chat ? " with the chat template" : ""
                 let room = reserve > 0 ? " less the \(reserve) tokens to generate" : ""
                 throw AbliterationError.invalidInput(
                     "\(name): prompt is \(ids.count) tokens\(template), more than the model's context of \(context) tokens\(room)")

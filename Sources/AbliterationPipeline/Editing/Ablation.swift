@@ -1,0 +1,44 @@
+import Foundation
+import TensorKit
+import AbliterationCore
+import LanguageModels
+
+extension ModelEditor {
+    /// Where `ablate` puts the edited model.
+    public enum Output: Sendable, Equatable {
+        /// Compute what would change and write nothing.
+        case dryRun
+        /// A new Hugging Face directory, in `dtype` (nil: the input's float type, bf16 for GGUF or 4-bit inputs).
+        case directory(String, dtype: DType?)
+    }
+
+    /// What `ablate` changed: one summary per edited tensor, and the export when a directory was written.
+    public struct AblationResult: Sendable, Equatable {
+        public var edits: [TensorEditSummary]
+        public var export: CheckpointExport.Summary?
+    }
+
+    /// Steps 4 and 5 from a measurements file: checks that `measurements` were taken on a model like the
+    /// session's, then either computes the edits of `plan` (`.dryRun`) or writes the edited model as a
+    /// Hugging Face directory with the plan, method and `measurementsPath` in its metadata.
+    public static func ablate(
+        session: ModelSession, plan: LayerPlan, measurements: Measurements, measurementsPath: String,
+        options: AblationOptions, output: Output
+    ) throws -> AblationResult {
+        let c = session.model.configuration
+        try measurements.checkCompatible(
+            architecture: c.architecture.rawValue, hiddenSize: c.hiddenSize, layerCount: c.layerCount, model: session.path)
+        switch output {
+        case .dryRun:
+            let summaries = try apply(plan: plan, measurements: measurements, options: options, to: session.model, dryRun: true).summaries
+            return AblationResult(edits: summaries, export: nil)
+        case .directory(let directory, let dtype):
+            let edits = try plannedEdits(plan: plan, measurements: measurements, options: options, layerCount: c.layerCount)
+            let summary = try CheckpointExport.write(
+                session: session, to: directory, dtype: dtype, edits: edits, normPreserving: options.normPreserving,
+                metadata: ["abliterate.plan": plan.description, "abliterate.method": options.method.rawValue,
+                           "abliterate.measurements": measurementsPath])
+            return AblationResult(edits: summary.edits, export: summary)
+        }
+    }
+}

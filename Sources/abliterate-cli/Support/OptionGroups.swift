@@ -1,0 +1,95 @@
+import AbliterationCore
+import AbliterationPipeline
+import ArgumentParser
+import Foundation
+import LanguageModels
+
+/// `--model` and `--adapter`: what to load.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "A GGUF file or a Hugging Face model directory.")
+    var model: String
+
+    @Option(name: .long, help: "A PEFT LoRA adapter directory to merge at load.")
+    var adapter: String?
+
+    func load(quantization: MeasurementQuantization = .none) throws -> ModelSession {
+        printError("loading \(model)\(adapter.map { " + " + $0 } ?? "")\(quantization == .none ? "" : " (base as \(quantization.rawValue))") ...")
+        return try ModelSession.load(path: model, adapter: adapter, quantization: quantization)
+    }
+}
+
+/// How instructions are turned into prompts, and which field of a prompt file holds them.
+struct PromptFormatOptions: ParsableArguments {
+    @Option(help: "A system turn before each instruction (default: the chat template's own).")
+    var system: String?
+
+    @Flag(help: "Feed instructions as raw text instead of through the chat template.")
+    var raw = false
+
+    @Option(help: "The JSON field or CSV column of prompt files (default: prompt, instruction, goal or text).")
+    var field: String?
+
+    var format: PromptFormat { PromptFormat(chat: !raw, systemPrompt: system) }
+}
+
+/// Options of an edit: method, scale and tensors.
+struct AblationArguments: ParsableArguments {
+    @Option(help: "Direction method.")
+    var method = RefusalDirection.Method.projected
+
+    @Flag(help: "Keep the norm of every vector written into the residual stream.")
+    var normPreserving = false
+
+    @Option(parsing: .unconditional, help: "Multiplies the scale of every plan entry (greater than 0).")
+    var scale: Float = 1
+
+    @Option(help: "Tensors to edit (comma-separated).")
+    var targets = EditTargetList(argument: "o_proj,down_proj")
+
+    func validate() throws {
+        guard scale.isFinite, scale > 0 else { throw ValidationError("--scale must be a finite number greater than 0, got \(scale)") }
+    }
+
+    func options() throws -> AblationOptions {
+        AblationOptions(method: method, normPreserving: normPreserving, scale: scale, targets: try targets.targets())
+    }
+}
+
+/// How residuals are measured: Winsorization and the weights measured on.
+struct MeasurementArguments: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Winsorization quantile per vector (1 = none).")
+    var winsorize = 0.995
+
+    @Option(help: "Measure on a quantized copy of the weights.")
+    var quantize = MeasurementQuantization.none
+
+    func validate() throws {
+        guard (0...1).contains(winsorize) else { throw ValidationError("--winsorize must be in [0, 1]") }
+    }
+
+    func options(batchSize: Int, format: PromptFormat) -> MeasurementOptions {
+        MeasurementOptions(batchSize: batchSize, winsorizeQuantile: winsorize, format: format)
+    }
+}
+
+/// How the harmful prompts of an evaluation are generated from.
+struct GenerationArguments: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Tokens to generate per harmful test prompt.")
+    var maxNewTokens = 64
+
+    @Option(parsing: .unconditional, help: "Prompts per batch.")
+    var batchSize = 32
+
+    func options(format: PromptFormat, detector: RefusalDetector = .default) -> EvaluationOptions {
+        EvaluationOptions(maxNewTokens: maxNewTokens, batchSize: batchSize, format: format, detector: detector)
+    }
+}
+
+/// `--harmful` and `--harmless`: prompt files, or the command's built-in sets when absent.
+struct PromptSetOptions: ParsableArguments {
+    @Option(help: "Harmful prompts (.txt, .jsonl, .json, .csv; default: the built-in set).")
+    var harmful: String?
+
+    @Option(help: "Harmless prompts (.txt, .jsonl, .json, .csv; default: the built-in set).")
+    var harmless: String?
+}
