@@ -251,15 +251,15 @@ struct JinjaExprParser {
             if peek == .op("|") || peek == .name("is") { try descend() }
             if accept(.op("|")) {
                 guard case .name(let n)? = peek else { throw JinjaLexer.syntax("expected a filter name after '|'", line) }
-                guard let filter = JinjaFilter(rawValue: n) else { throw JinjaFilter.unsupported(n, line: line) }
                 k += 1
                 var args: [JinjaExpr] = [], kwargs: [(String, JinjaExpr)] = []
                 if accept(.op("(")) { (args, kwargs) = try arguments() }
-                e = .filter(e, filter, args, kwargs)
+                if let filter = JinjaFilter(rawValue: n) { e = .filter(e, filter, args, kwargs) }
+                else { e = .unsupported(JinjaFilter.unsupported(n, line: line)) }
             } else if accept(.name("is")) {
                 let negated = accept(.name("not"))
                 guard case .name(let n)? = peek else { throw JinjaLexer.syntax("expected a test name after 'is'", line) }
-                let test = try JinjaTest.named(n, line: line)
+                let test = JinjaTest(rawValue: n)
                 k += 1
                 var args: [JinjaExpr] = []
                 if accept(.op("(")) { args = try arguments().0 }
@@ -267,7 +267,8 @@ struct JinjaExprParser {
                     args = [try primary()]
                 } else if let t = peek, case .string = t { args = [try primary()] }
                 else if let t = peek, case .int = t { args = [try primary()] }
-                e = .test(e, test, args, negated: negated)
+                if let test { e = .test(e, test, args, negated: negated) }
+                else { e = .unsupported(JinjaTest.unsupported(n, line: line)) }
             } else {
                 return e
             }

@@ -183,6 +183,7 @@ struct JinjaInterpreter {
         case let .binary(.and, l, r): let a = try eval(l); return a.isTruthy ? try eval(r) : a
         case let .binary(.or, l, r): let a = try eval(l); return a.isTruthy ? a : try eval(r)
         case let .binary(op, l, r): return try charged(try binary(op, try eval(l), try eval(r)))
+        case .unsupported(let error): throw error
         case let .conditional(then, condition, otherwise):
             if try eval(condition).isTruthy { return try eval(then) }
             return try otherwise.map { try eval($0) } ?? .undefined

@@ -13,6 +13,9 @@ indirect enum JinjaExpr {
     case unary(UnaryOperator, JinjaExpr)
     case binary(BinaryOperator, JinjaExpr, JinjaExpr)
     case conditional(then: JinjaExpr, condition: JinjaExpr, otherwise: JinjaExpr?)
+    /// A filter or test this engine does not have. Parsing goes on (a model's template may use one in a
+    /// branch that chat rendering never takes, e.g. tool calls); evaluating it throws the error.
+    case unsupported(JinjaError)
 }
 
 /// A statement of the template language; `line` is where its tag is, for errors while it runs.

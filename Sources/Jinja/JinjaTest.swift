@@ -21,11 +21,14 @@ enum JinjaTest: String, CaseIterable {
 
     /// The test called `name`, else the error naming it, with the line when known at parse time.
     static func named(_ name: String, line: Int? = nil) throws -> JinjaTest {
-        guard let test = JinjaTest(rawValue: name) else {
-            throw JinjaError.unsupported("chat template: unsupported test 'is \(name)'\(line.map { " (line \($0))" } ?? ""); supported: "
-                + allCases.map(\.rawValue).joined(separator: ", "))
-        }
+        guard let test = JinjaTest(rawValue: name) else { throw unsupported(name, line: line) }
         return test
+    }
+
+    /// The error for a test this engine does not have, listing those it has.
+    static func unsupported(_ name: String, line: Int? = nil) -> JinjaError {
+        .unsupported("chat template: unsupported test 'is \(name)'\(line.map { " (line \($0))" } ?? ""); supported: "
+            + allCases.map(\.rawValue).joined(separator: ", "))
     }
 }
 
