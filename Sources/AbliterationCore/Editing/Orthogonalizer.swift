@@ -13,6 +13,7 @@ public enum ResidualOrientation: String, Equatable, Sendable, Codable {
 
 /// What an edit did, enough to undo it: W = W′/k + s·r̂·p̃ᵀ (columns) or E = E′/k + s·p̃·r̂ᵀ (rows).
 public struct OrthogonalizationRecord: Equatable, Sendable, Codable {
+    /// Which side of the matrix was edited (columns or rows).
     public let orientation: ResidualOrientation
     /// The edited matrix's shape.
     public let shape: [Int]
@@ -43,6 +44,7 @@ public struct Orthogonalizer: Sendable {
     public let direction: [Float]
     /// s (1 removes the direction entirely).
     public let scale: Float
+    /// Whether each residual vector keeps its norm: w′ = ‖w‖·normalize(w − s(r̂·w)r̂).
     public let normPreserving: Bool
     /// Worker threads for one tensor.
     public var threadCount: Int
@@ -62,10 +64,12 @@ public struct Orthogonalizer: Sendable {
         self.threadCount = max(1, threadCount ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
+    /// As `init(direction: [Double], …)`, the components widened to f64 before normalising.
     public init(direction: [Float], scale: Float = 1, normPreserving: Bool = false, threadCount: Int? = nil) throws {
         try self.init(direction: direction.map(Double.init), scale: scale, normPreserving: normPreserving, threadCount: threadCount)
     }
 
+    /// An orthogonalizer for a measured direction: r̂ = `direction.unit64`, rounded to f32.
     public init(_ direction: RefusalDirection, scale: Float = 1, normPreserving: Bool = false, threadCount: Int? = nil) throws {
         try self.init(direction: direction.unit64, scale: scale, normPreserving: normPreserving, threadCount: threadCount)
     }
@@ -215,7 +219,7 @@ public struct Orthogonalizer: Sendable {
     // MARK: - Norms (for the --dry-run listing)
 
     /// Frobenius norm √(Σ w²), accumulated in f64.
-    public static func frobeniusNorm<T: OrthogonalizableScalar>(_ tensor: Tensor<T>) -> Double {
+    package static func frobeniusNorm<T: OrthogonalizableScalar>(_ tensor: Tensor<T>) -> Double {
         tensor.scalars.withUnsafeBufferPointer { b in
             guard let base = b.baseAddress else { return 0 }
             let raw = UnsafeRawPointer(base)
@@ -227,7 +231,7 @@ public struct Orthogonalizer: Sendable {
     }
 
     /// Frobenius norm of raw f32/bf16/f16 bytes.
-    public static func frobeniusNorm(bytes: UnsafeRawBufferPointer, dtype: DType, name: String = "tensor") throws -> Double {
+    package static func frobeniusNorm(bytes: UnsafeRawBufferPointer, dtype: DType, name: String = "tensor") throws -> Double {
         guard let base = bytes.baseAddress else { return 0 }
         switch dtype {
         case .f32: return OrthogonalizationKernels.frobeniusNorm(base.assumingMemoryBound(to: Float.self), count: bytes.count / 4)
@@ -240,7 +244,7 @@ public struct Orthogonalizer: Sendable {
     /// The Frobenius norm an edit of this orthogonalizer would leave, from the original's norm and the
     /// record's projections: ‖W′‖² = ‖W‖² − Σ (2s − s²‖r̂‖²)·p̃² without norm preservation (exact in real
     /// arithmetic), and ‖W‖ with it.
-    public static func predictedNorm(before: Double, record: OrthogonalizationRecord) -> Double {
+    package static func predictedNorm(before: Double, record: OrthogonalizationRecord) -> Double {
         if record.vectorScales != nil { return before }
         let s = Double(record.scale)
         let rr = record.direction.reduce(0.0) { $0 + Double($1) * Double($1) }
