@@ -160,6 +160,74 @@ final class OrthogonalizerTests: XCTestCase {
         }
     }
 
+    /// One generic function for every dtype: apply then undo through `apply<T>` / `undo<T>`, compared with
+    /// the raw-bytes entry (same bits) and with the original (within one rounding of T, per `fractionBits`).
+    func roundTrip<T: OrthogonalizableScalar>(
+        _ values: [Float], shape: [Int], _ o: Orthogonalizer, _ orientation: ResidualOrientation, as: T.Type,
+        fractionBits: Int, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let original = try Tensor<T>(shape: shape, scalars: values.map(T.narrow))
+        var w = original
+        let record = try o.apply(to: &w, orientation: orientation)
+        let edited = w.scalars.map(T.widen)
+        XCTAssertNotEqual(edited, original.scalars.map(T.widen), "the edit changed nothing", file: file, line: line)
+        // The raw-bytes entry (dispatch on DType) gives the same bits and the same record.
+        var bytes = original.scalars
+        let byteRecord = try bytes.withUnsafeMutableBytes {
+            try o.apply(to: $0, dtype: T.dtype, shape: shape, orientation: orientation)
+        }
+        XCTAssertEqual(byteRecord, record, file: file, line: line)
+        XCTAssertEqual(bytes.map(T.widen), edited, file: file, line: line)
+        try Orthogonalizer.undo(record, on: &w)
+        let scale = Float(sign: .plus, exponent: Float.significandBitCount - fractionBits, significand: 1)
+        for i in values.indices {
+            let a = T.widen(original.scalars[i]), z = T.widen(w.scalars[i])
+            let bound = max(max(abs(a), abs(edited[i])).ulp * scale * 4, 0x1p-24)
+            XCTAssertLessThanOrEqual(abs(z - a), bound, "\(T.self) [\(i)] orig \(a) edited \(edited[i]) restored \(z)", file: file, line: line)
+        }
+    }
+
+    func testGenericApplyUndoRoundTripsForEachDType() throws {
+        try forEachSeed(6, base: 41) { seed, g in
+            let hidden = Int.random(in: 2...64, using: &g), other = Int.random(in: 1...64, using: &g)
+            for orientation in [ResidualOrientation.writesToResidual, .embedding] {
+                let shape = orientation == .writesToResidual ? [hidden, other] : [other, hidden]
+                let values = g.floats(shape[0] * shape[1], scale: 1)
+                for normPreserving in [false, true] {
+                    let o = try Orthogonalizer(direction: g.normals(hidden), scale: 0.75, normPreserving: normPreserving)
+                    try roundTrip(values, shape: shape, o, orientation, as: Float.self, fractionBits: 23)
+                    try roundTrip(values, shape: shape, o, orientation, as: BFloat16.self, fractionBits: 7)
+                    try roundTrip(values, shape: shape, o, orientation, as: Float16.self, fractionBits: 10)
+                }
+            }
+        }
+    }
+
+    /// A conformance from outside the three built-in types runs the generic kernels through its
+    /// witnesses, and gives the bits the f32 path gives.
+    struct BoxedFloat: OrthogonalizableScalar, Equatable {
+        var value: Float
+        static var dtype: DType { .f32 }
+        static var zero: BoxedFloat { BoxedFloat(value: 0) }
+        static func widen(_ x: BoxedFloat) -> Float { x.value }
+        static func narrow(_ x: Float) -> BoxedFloat { BoxedFloat(value: x) }
+    }
+
+    func testOtherConformancesTakeTheGenericPath() throws {
+        var g = SeededGenerator(seed: 42)
+        let values = g.floats(24 * 10, scale: 1)
+        let o = try Orthogonalizer(direction: g.normals(24), normPreserving: true)
+        var f = try Tensor<Float>(shape: [24, 10], scalars: values)
+        var boxed = try Tensor<BoxedFloat>(shape: [24, 10], scalars: values.map(BoxedFloat.init))
+        let fr = try o.apply(to: &f, orientation: .writesToResidual)
+        XCTAssertEqual(try o.apply(to: &boxed, orientation: .writesToResidual), fr)
+        XCTAssertEqual(boxed.scalars.map(\.value), f.scalars)
+        XCTAssertEqual(Orthogonalizer.frobeniusNorm(boxed), Orthogonalizer.frobeniusNorm(f))
+        try Orthogonalizer.undo(fr, on: &f)
+        try Orthogonalizer.undo(fr, on: &boxed)
+        XCTAssertEqual(boxed.scalars.map(\.value), f.scalars)
+    }
+
     func testUntouchedRowsKeepTheirBits() throws {
         var g = SeededGenerator(seed: 28)
         let hidden = 32, inner = 50

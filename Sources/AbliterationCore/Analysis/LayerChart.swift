@@ -3,15 +3,15 @@ import Foundation
 /// A per-layer line chart rendered as a standalone SVG document: layers on the x axis, series on a
 /// left axis with a fixed range (cosines in [−1, 1]) and optionally on a right axis scaled to its own
 /// data (separation scores), with shaded bands for the layers a plan uses.
-public struct LayerChart: Sendable {
+struct LayerChart: Sendable {
     /// One line of the chart.
-    public struct Series: Sendable {
-        public var name: String
-        public var values: [Double]
+    struct Series: Sendable {
+        var name: String
+        var values: [Double]
         /// CSS colour, e.g. `#d62728`.
-        public var color: String
-        public var dashed: Bool
-        public init(name: String, values: [Double], color: String, dashed: Bool = false) {
+        var color: String
+        var dashed: Bool
+        init(name: String, values: [Double], color: String, dashed: Bool = false) {
             self.name = name
             self.values = values
             self.color = color
@@ -19,17 +19,17 @@ public struct LayerChart: Sendable {
         }
     }
 
-    public var title: String
-    public var layers: [Int]
-    public var left: [Series]
-    public var leftRange: ClosedRange<Double>
-    public var leftLabel: String
-    public var right: [Series]
-    public var rightLabel: String
+    var title: String
+    var layers: [Int]
+    var left: [Series]
+    var leftRange: ClosedRange<Double>
+    var leftLabel: String
+    var right: [Series]
+    var rightLabel: String
     /// Layer spans to shade (e.g. the target spans of a plan), with a marker for the measurement layer.
-    public var bands: [(span: ClosedRange<Int>, marker: Int?)]
+    var bands: [(span: ClosedRange<Int>, marker: Int?)]
 
-    public init(
+    init(
         title: String, layers: [Int], left: [Series], leftRange: ClosedRange<Double> = -1...1,
         leftLabel: String = "cosine", right: [Series] = [], rightLabel: String = "",
         bands: [(span: ClosedRange<Int>, marker: Int?)] = []
@@ -45,7 +45,7 @@ public struct LayerChart: Sendable {
     }
 
     /// The SVG document.
-    public func svg(width: Double = 900, height: Double = 460) -> String {
+    func svg(width: Double = 900, height: Double = 460) -> String {
         let (ml, mr, mt, mb) = (60.0, right.isEmpty ? 30.0 : 70.0, 50.0, 90.0)
         let pw = width - ml - mr, ph = height - mt - mb
         let x0 = Double(layers.first ?? 0), x1 = Double(max(layers.last ?? 1, (layers.first ?? 0) + 1))

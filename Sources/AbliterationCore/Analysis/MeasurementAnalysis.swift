@@ -18,6 +18,7 @@ public struct MeasurementAnalysis: Sendable {
     public let metadata: MeasurementMetadata
     public let rows: [Row]
 
+    /// One row per residual index 0…layerCount, with that layer's `RefusalDiagnostics` (nil where degenerate).
     public init(_ measurements: Measurements) {
         metadata = measurements.metadata
         rows = zip(measurements.layers, measurements.diagnostics()).map { Row(layer: $0, diagnostics: $1) }
@@ -52,7 +53,7 @@ public struct MeasurementAnalysis: Sendable {
     }
 
     /// The table as aligned text.
-    public func textTable() -> String {
+    package func textTable() -> String {
         var lines = [
             "layer   ‖μ_H‖     ‖μ_A‖     ‖r‖       cos(r,μ_H)  cos(r,μ_A)  cos(μ_H,μ_A)  proj.removed  separation"
         ]
@@ -74,7 +75,7 @@ public struct MeasurementAnalysis: Sendable {
 
     /// An SVG chart of the three cosines, the projection fraction and the separation per layer,
     /// with the bands of `plan` shaded.
-    public func chart(plan: LayerPlan? = nil) -> String {
+    package func chart(plan: LayerPlan? = nil) -> String {
         let d = rows.map { $0.diagnostics }
         func series(_ f: (RefusalDiagnostics) -> Double?) -> [Double] { d.map { $0.flatMap(f) ?? .nan } }
         let chart = LayerChart(

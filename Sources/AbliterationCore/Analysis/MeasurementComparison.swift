@@ -1,13 +1,13 @@
 /// How close two measurements of one model are: the cosine between their refusal directions at each
 /// layer (for example full precision against an NF4 copy).
-public enum MeasurementComparison {
-    public struct Row: Codable, Sendable, Equatable {
-        public var layer: Int
-        public var cosine: Double
+package enum MeasurementComparison {
+    package struct Row: Codable, Sendable, Equatable {
+        package var layer: Int
+        package var cosine: Double
     }
 
     /// cos(r̂_a, r̂_b) at every residual index where both directions are defined.
-    public static func cosines(_ a: Measurements, _ b: Measurements, method: RefusalDirection.Method) throws -> [Row] {
+    package static func cosines(_ a: Measurements, _ b: Measurements, method: RefusalDirection.Method) throws -> [Row] {
         guard a.metadata.hiddenSize == b.metadata.hiddenSize, a.metadata.layerCount == b.metadata.layerCount else {
             throw AbliterationError.mismatch(
                 "cannot compare measurements of hidden size \(a.metadata.hiddenSize) × \(a.metadata.layerCount) layers with \(b.metadata.hiddenSize) × \(b.metadata.layerCount)")

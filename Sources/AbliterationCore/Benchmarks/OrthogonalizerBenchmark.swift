@@ -3,20 +3,20 @@ import TensorKit
 
 /// Times `Orthogonalizer` on a random matrix, the way `abliterate bench` reports it.
 package enum OrthogonalizerBenchmark {
-    public struct Result: Sendable, CustomStringConvertible {
-        public let rows: Int
-        public let cols: Int
-        public let dtype: DType
-        public let threads: Int
-        public let normPreserving: Bool
+    package struct Result: Sendable, CustomStringConvertible {
+        package let rows: Int
+        package let cols: Int
+        package let dtype: DType
+        package let threads: Int
+        package let normPreserving: Bool
         /// Bytes of weights edited per run.
-        public let bytes: Int
+        package let bytes: Int
         /// Best wall time of the runs, seconds.
-        public let seconds: Double
+        package let seconds: Double
         /// bytes / seconds / 1e9.
-        public var gigabytesPerSecond: Double { Double(bytes) / seconds / 1e9 }
+        package var gigabytesPerSecond: Double { Double(bytes) / seconds / 1e9 }
 
-        public var description: String {
+        package var description: String {
             let gb = (gigabytesPerSecond * 100).rounded() / 100
             let ms = (seconds * 10000).rounded() / 10
             return "orthogonalize \(dtype.rawValue) [\(rows), \(cols)]\(normPreserving ? " norm-preserving" : "") on \(threads) threads: \(ms) ms, \(gb) GB/s"
@@ -25,7 +25,7 @@ package enum OrthogonalizerBenchmark {
 
     /// Edits a (rows, cols) matrix of `dtype` (f32, bf16 or f16) as `.writesToResidual` `iterations`
     /// times and returns the best run. The default is a Llama-3-8B `down_proj` in bf16.
-    public static func run(
+    package static func run(
         rows: Int = 4096, cols: Int = 14336, dtype: DType = .bf16, threads: Int = 2, normPreserving: Bool = false,
         iterations: Int = 5
     ) throws -> Result {

@@ -11,6 +11,7 @@
 /// for editing. Degenerate input — hidden sizes that differ, NaN/Inf, a zero harmless mean where one is
 /// projected out, a zero direction — throws `AbliterationError`.
 public struct RefusalDirection: Equatable, Sendable, Codable {
+    /// r, r′ or r″ as described above.
     public enum Method: String, Equatable, Sendable, Codable, CaseIterable {
         case conventional, projected, biprojected
     }

@@ -1,26 +1,36 @@
 import Dispatch
 import TensorKit
 
-/// A storage element the orthogonalizer edits: widened to f32 for the math, narrowed back
-/// (round to nearest even) for storage.
-protocol EditableScalar {
+/// An element type the orthogonalizer can edit in place: `Float`, `BFloat16` and `Float16`.
+///
+/// The edit never does arithmetic in the storage type. Each element is widened to f32 (`widen`, exact
+/// for all three: bf16 and f16 values are all representable in f32), the products r̂ᵢ·wᵢⱼ are
+/// accumulated in f64, the update is computed in f32, and the result is narrowed back (`narrow`,
+/// round to nearest, ties to even; identity for f32). An element the edit does not change is not
+/// narrowed and keeps its bits.
+///
+/// `Orthogonalizer` runs specialized kernels for the three types above. A conformance of another type
+/// is accepted and runs through the same generic kernels, through its witnesses (slower).
+public protocol OrthogonalizableScalar: TensorScalar {
+    /// The value as f32, exactly.
     static func widen(_ x: Self) -> Float
+    /// The nearest value of this type to `x` (round to nearest, ties to even).
     static func narrow(_ x: Float) -> Self
 }
 
-extension Float: EditableScalar {
-    @inline(__always) static func widen(_ x: Float) -> Float { x }
-    @inline(__always) static func narrow(_ x: Float) -> Float { x }
+extension Float: OrthogonalizableScalar {
+    @inline(__always) public static func widen(_ x: Float) -> Float { x }
+    @inline(__always) public static func narrow(_ x: Float) -> Float { x }
 }
 
-extension BFloat16: EditableScalar {
-    @inline(__always) static func widen(_ x: BFloat16) -> Float { Float(bitPattern: UInt32(x.bitPattern) << 16) }
-    @inline(__always) static func narrow(_ x: Float) -> BFloat16 { BFloat16(bitPattern: Precision.bf16Bits(x)) }
+extension BFloat16: OrthogonalizableScalar {
+    @inline(__always) public static func widen(_ x: BFloat16) -> Float { Float(bitPattern: UInt32(x.bitPattern) << 16) }
+    @inline(__always) public static func narrow(_ x: Float) -> BFloat16 { BFloat16(bitPattern: Precision.bf16Bits(x)) }
 }
 
-extension Float16: EditableScalar {
-    @inline(__always) static func widen(_ x: Float16) -> Float { Float(x) }
-    @inline(__always) static func narrow(_ x: Float) -> Float16 { Float16(x) }
+extension Float16: OrthogonalizableScalar {
+    @inline(__always) public static func widen(_ x: Float16) -> Float { Float(x) }
+    @inline(__always) public static func narrow(_ x: Float) -> Float16 { Float16(x) }
 }
 
 /// The rank-1 edit kernels. A "residual vector" w is a column of a (hidden, in) matrix or a row of a
@@ -32,7 +42,7 @@ extension Float16: EditableScalar {
 enum OrthogonalizationKernels {
     /// Edits the columns of a row-major (rows = hidden, cols) matrix in place. Writes p̃ into
     /// `projections` (cols) and, when `normPreserving`, k into `scales` (cols).
-    static func editColumns<T: EditableScalar>(
+    static func editColumns<T: OrthogonalizableScalar>(
         _ w: UnsafeMutablePointer<T>, rows: Int, cols: Int, direction r: UnsafePointer<Float>, scale s: Float,
         normPreserving: Bool, projections: UnsafeMutablePointer<Float>, scales: UnsafeMutablePointer<Float>,
         threads: Int
@@ -105,7 +115,7 @@ enum OrthogonalizationKernels {
     }
 
     /// Reverses `editColumns`: w_ij ← w′_ij / k_j + (s r_i) p̃_j (k = 1 without `scales`).
-    static func undoColumns<T: EditableScalar>(
+    static func undoColumns<T: OrthogonalizableScalar>(
         _ w: UnsafeMutablePointer<T>, rows: Int, cols: Int, direction r: UnsafePointer<Float>, scale s: Float,
         projections p: UnsafePointer<Float>, scales: UnsafePointer<Float>?, threads: Int
     ) {
@@ -123,7 +133,7 @@ enum OrthogonalizationKernels {
     }
 
     /// Edits the rows of a row-major (rows, cols = hidden) matrix in place, one pass per row.
-    static func editRows<T: EditableScalar>(
+    static func editRows<T: OrthogonalizableScalar>(
         _ e: UnsafeMutablePointer<T>, rows: Int, cols: Int, direction r: UnsafePointer<Float>, scale s: Float,
         normPreserving: Bool, projections: UnsafeMutablePointer<Float>, scales: UnsafeMutablePointer<Float>,
         threads: Int
@@ -153,7 +163,7 @@ enum OrthogonalizationKernels {
     }
 
     /// Reverses `editRows`: e_vj ← e′_vj / k_v + (s p̃_v) r_j.
-    static func undoRows<T: EditableScalar>(
+    static func undoRows<T: OrthogonalizableScalar>(
         _ e: UnsafeMutablePointer<T>, rows: Int, cols: Int, direction r: UnsafePointer<Float>, scale s: Float,
         projections p: UnsafePointer<Float>, scales: UnsafePointer<Float>?, threads: Int
     ) {
@@ -172,7 +182,7 @@ enum OrthogonalizationKernels {
     }
 
     /// √(Σ x²) of `count` elements, accumulated in f64.
-    static func frobeniusNorm<T: EditableScalar>(_ x: UnsafePointer<T>, count: Int) -> Double {
+    static func frobeniusNorm<T: OrthogonalizableScalar>(_ x: UnsafePointer<T>, count: Int) -> Double {
         var s = 0.0
         for i in 0..<count {
             let v = Double(T.widen(x[i]))

@@ -13,6 +13,7 @@ public enum ResidualOrientation: String, Equatable, Sendable, Codable {
 
 /// What an edit did, enough to undo it: W = W′/k + s·r̂·p̃ᵀ (columns) or E = E′/k + s·p̃·r̂ᵀ (rows).
 public struct OrthogonalizationRecord: Equatable, Sendable, Codable {
+    /// Which side of the matrix was edited (columns or rows).
     public let orientation: ResidualOrientation
     /// The edited matrix's shape.
     public let shape: [Int]
@@ -43,6 +44,7 @@ public struct Orthogonalizer: Sendable {
     public let direction: [Float]
     /// s (1 removes the direction entirely).
     public let scale: Float
+    /// Whether each residual vector keeps its norm: w′ = ‖w‖·normalize(w − s(r̂·w)r̂).
     public let normPreserving: Bool
     /// Worker threads for one tensor.
     public var threadCount: Int
@@ -62,34 +64,26 @@ public struct Orthogonalizer: Sendable {
         self.threadCount = max(1, threadCount ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
+    /// As `init(direction: [Double], …)`, the components widened to f64 before normalising.
     public init(direction: [Float], scale: Float = 1, normPreserving: Bool = false, threadCount: Int? = nil) throws {
         try self.init(direction: direction.map(Double.init), scale: scale, normPreserving: normPreserving, threadCount: threadCount)
     }
 
+    /// An orthogonalizer for a measured direction: r̂ = `direction.unit64`, rounded to f32.
     public init(_ direction: RefusalDirection, scale: Float = 1, normPreserving: Bool = false, threadCount: Int? = nil) throws {
         try self.init(direction: direction.unit64, scale: scale, normPreserving: normPreserving, threadCount: threadCount)
     }
 
     // MARK: - Tensors
 
+    /// Edits `tensor` in place (see the type's notes for the math and rounding) and returns what undoes it.
+    ///
+    /// `orientation` says which side of the matrix is the residual stream: a `.writesToResidual` matrix
+    /// must have shape (hidden, in), an `.embedding` (vocab, hidden), with hidden = `direction.count`.
     @discardableResult
-    public func apply(to tensor: inout Tensor<Float>, orientation: ResidualOrientation, name: String = "tensor") throws -> OrthogonalizationRecord {
-        let shape = tensor.shape
-        return try tensor.scalars.withUnsafeMutableBufferPointer {
-            try edit($0.baseAddress, shape: shape, orientation: orientation, name: name)
-        }
-    }
-
-    @discardableResult
-    public func apply(to tensor: inout Tensor<BFloat16>, orientation: ResidualOrientation, name: String = "tensor") throws -> OrthogonalizationRecord {
-        let shape = tensor.shape
-        return try tensor.scalars.withUnsafeMutableBufferPointer {
-            try edit($0.baseAddress, shape: shape, orientation: orientation, name: name)
-        }
-    }
-
-    @discardableResult
-    public func apply(to tensor: inout Tensor<Float16>, orientation: ResidualOrientation, name: String = "tensor") throws -> OrthogonalizationRecord {
+    public func apply<T: OrthogonalizableScalar>(
+        to tensor: inout Tensor<T>, orientation: ResidualOrientation, name: String = "tensor"
+    ) throws -> OrthogonalizationRecord {
         let shape = tensor.shape
         return try tensor.scalars.withUnsafeMutableBufferPointer {
             try edit($0.baseAddress, shape: shape, orientation: orientation, name: name)
@@ -111,8 +105,20 @@ public struct Orthogonalizer: Sendable {
         }
     }
 
-    private func edit<T: EditableScalar>(
+    /// Runs the kernels on `base` seen as its concrete type, so that they are specialized when the caller
+    /// is generic (an unspecialized `apply<T>` from another module).
+    private func edit<T: OrthogonalizableScalar>(
         _ base: UnsafeMutablePointer<T>?, shape: [Int], orientation: ResidualOrientation, name: String
+    ) throws -> OrthogonalizationRecord {
+        let raw = base.map(UnsafeMutableRawPointer.init)
+        if T.self == BFloat16.self { return try editKernels(raw?.assumingMemoryBound(to: BFloat16.self), shape, orientation, name) }
+        if T.self == Float.self { return try editKernels(raw?.assumingMemoryBound(to: Float.self), shape, orientation, name) }
+        if T.self == Float16.self { return try editKernels(raw?.assumingMemoryBound(to: Float16.self), shape, orientation, name) }
+        return try editKernels(base, shape, orientation, name)
+    }
+
+    private func editKernels<T: OrthogonalizableScalar>(
+        _ base: UnsafeMutablePointer<T>?, _ shape: [Int], _ orientation: ResidualOrientation, _ name: String
     ) throws -> OrthogonalizationRecord {
         let (rows, cols, vectors) = try Orthogonalizer.geometry(shape, orientation, hidden: direction.count, name: name)
         var projections = [Float](repeating: 0, count: vectors)
@@ -144,22 +150,17 @@ public struct Orthogonalizer: Sendable {
 
     // MARK: - Undo
 
-    /// Restores a tensor edited with `record` (to within one rounding of its dtype).
-    public static func undo(_ record: OrthogonalizationRecord, on tensor: inout Tensor<Float>, name: String = "tensor", threadCount: Int? = nil) throws {
+    /// Restores a tensor edited with `record` (to within one rounding of its dtype):
+    /// w = w′/k + s·p̃·r̂ per residual vector (k = 1 without norm preservation). Elements the edit left
+    /// unchanged are left unchanged. The shape must be the recorded one.
+    public static func undo<T: OrthogonalizableScalar>(
+        _ record: OrthogonalizationRecord, on tensor: inout Tensor<T>, name: String = "tensor", threadCount: Int? = nil
+    ) throws {
         let shape = tensor.shape
         try tensor.scalars.withUnsafeMutableBufferPointer { try revert(record, $0.baseAddress, shape: shape, name: name, threads: threadCount) }
     }
 
-    public static func undo(_ record: OrthogonalizationRecord, on tensor: inout Tensor<BFloat16>, name: String = "tensor", threadCount: Int? = nil) throws {
-        let shape = tensor.shape
-        try tensor.scalars.withUnsafeMutableBufferPointer { try revert(record, $0.baseAddress, shape: shape, name: name, threads: threadCount) }
-    }
-
-    public static func undo(_ record: OrthogonalizationRecord, on tensor: inout Tensor<Float16>, name: String = "tensor", threadCount: Int? = nil) throws {
-        let shape = tensor.shape
-        try tensor.scalars.withUnsafeMutableBufferPointer { try revert(record, $0.baseAddress, shape: shape, name: name, threads: threadCount) }
-    }
-
+    /// Restores raw row-major bytes of `dtype` (f32, bf16 or f16) and `shape` edited with `record`.
     public static func undo(
         _ record: OrthogonalizationRecord, bytes: UnsafeMutableRawBufferPointer, dtype: DType, shape: [Int],
         name: String = "tensor", threadCount: Int? = nil
@@ -173,8 +174,19 @@ public struct Orthogonalizer: Sendable {
         }
     }
 
-    private static func revert<T: EditableScalar>(
+    /// As `edit`: the kernels run on the concrete type.
+    private static func revert<T: OrthogonalizableScalar>(
         _ record: OrthogonalizationRecord, _ base: UnsafeMutablePointer<T>?, shape: [Int], name: String, threads: Int?
+    ) throws {
+        let raw = base.map(UnsafeMutableRawPointer.init)
+        if T.self == BFloat16.self { return try revertKernels(record, raw?.assumingMemoryBound(to: BFloat16.self), shape, name, threads) }
+        if T.self == Float.self { return try revertKernels(record, raw?.assumingMemoryBound(to: Float.self), shape, name, threads) }
+        if T.self == Float16.self { return try revertKernels(record, raw?.assumingMemoryBound(to: Float16.self), shape, name, threads) }
+        try revertKernels(record, base, shape, name, threads)
+    }
+
+    private static func revertKernels<T: OrthogonalizableScalar>(
+        _ record: OrthogonalizationRecord, _ base: UnsafeMutablePointer<T>?, _ shape: [Int], _ name: String, _ threads: Int?
     ) throws {
         guard shape == record.shape else {
             throw AbliterationError.mismatch("\(name): shape \(shape) differs from the recorded edit's \(record.shape)")
@@ -207,20 +219,19 @@ public struct Orthogonalizer: Sendable {
     // MARK: - Norms (for the --dry-run listing)
 
     /// Frobenius norm √(Σ w²), accumulated in f64.
-    public static func frobeniusNorm(_ tensor: Tensor<Float>) -> Double {
-        tensor.scalars.withUnsafeBufferPointer { OrthogonalizationKernels.frobeniusNorm($0.baseAddress!, count: $0.count) }
-    }
-
-    public static func frobeniusNorm(_ tensor: Tensor<BFloat16>) -> Double {
-        tensor.scalars.withUnsafeBufferPointer { OrthogonalizationKernels.frobeniusNorm($0.baseAddress!, count: $0.count) }
-    }
-
-    public static func frobeniusNorm(_ tensor: Tensor<Float16>) -> Double {
-        tensor.scalars.withUnsafeBufferPointer { OrthogonalizationKernels.frobeniusNorm($0.baseAddress!, count: $0.count) }
+    package static func frobeniusNorm<T: OrthogonalizableScalar>(_ tensor: Tensor<T>) -> Double {
+        tensor.scalars.withUnsafeBufferPointer { b in
+            guard let base = b.baseAddress else { return 0 }
+            let raw = UnsafeRawPointer(base)
+            if T.self == BFloat16.self { return OrthogonalizationKernels.frobeniusNorm(raw.assumingMemoryBound(to: BFloat16.self), count: b.count) }
+            if T.self == Float.self { return OrthogonalizationKernels.frobeniusNorm(raw.assumingMemoryBound(to: Float.self), count: b.count) }
+            if T.self == Float16.self { return OrthogonalizationKernels.frobeniusNorm(raw.assumingMemoryBound(to: Float16.self), count: b.count) }
+            return OrthogonalizationKernels.frobeniusNorm(base, count: b.count)
+        }
     }
 
     /// Frobenius norm of raw f32/bf16/f16 bytes.
-    public static func frobeniusNorm(bytes: UnsafeRawBufferPointer, dtype: DType, name: String = "tensor") throws -> Double {
+    package static func frobeniusNorm(bytes: UnsafeRawBufferPointer, dtype: DType, name: String = "tensor") throws -> Double {
         guard let base = bytes.baseAddress else { return 0 }
         switch dtype {
         case .f32: return OrthogonalizationKernels.frobeniusNorm(base.assumingMemoryBound(to: Float.self), count: bytes.count / 4)
@@ -233,7 +244,7 @@ public struct Orthogonalizer: Sendable {
     /// The Frobenius norm an edit of this orthogonalizer would leave, from the original's norm and the
     /// record's projections: ‖W′‖² = ‖W‖² − Σ (2s − s²‖r̂‖²)·p̃² without norm preservation (exact in real
     /// arithmetic), and ‖W‖ with it.
-    public static func predictedNorm(before: Double, record: OrthogonalizationRecord) -> Double {
+    package static func predictedNorm(before: Double, record: OrthogonalizationRecord) -> Double {
         if record.vectorScales != nil { return before }
         let s = Double(record.scale)
         let rr = record.direction.reduce(0.0) { $0 + Double($1) * Double($1) }

@@ -48,8 +48,8 @@ public struct MeasurementMetadata: Codable, Equatable, Sendable {
 }
 
 /// The version string written into every file the tool produces.
-public enum AbliterateVersion {
-    public static let current = "0.1.0"
+package enum AbliterateVersion {
+    package static let current = "0.1.0"
 }
 
 /// Per-layer running means of the residual stream for harmful and harmless prompts.
@@ -63,18 +63,20 @@ public enum AbliterateVersion {
 /// `harmful.m2`, `harmless.m2` (the per-component sums of squared deviations, f32, same shape), and the
 /// metadata as JSON under the `__metadata__` key `abliterate.measurements`.
 public struct Measurements: Sendable {
-    public static let layerConvention =
+    static let layerConvention =
         "index L = residual at the input of block L (HF hidden_states[L]); 0 = embeddings; layerCount = output of the last block, before the final norm"
     /// The largest layer count and hidden size a measurements file may declare (its metadata is
     /// untrusted input; these match the runtime's bounds on model configurations).
-    public static let maxLayerCount = 1024
-    public static let maxHiddenSize = 1 << 16
+    static let maxLayerCount = 1024
+    static let maxHiddenSize = 1 << 16
     static let metadataKey = "abliterate.measurements"
 
     public var metadata: MeasurementMetadata
     public var harmful: [RunningMean]
     public var harmless: [RunningMean]
 
+    /// Means for residual indices 0…layerCount (layerCount + 1 of each, all of hidden size); throws when
+    /// the counts or dimensions disagree with `metadata`.
     public init(metadata: MeasurementMetadata, harmful: [RunningMean], harmless: [RunningMean]) throws {
         let expected = metadata.layerCount + 1
         guard harmful.count == expected, harmless.count == expected else {

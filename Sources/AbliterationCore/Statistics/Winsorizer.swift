@@ -13,6 +13,7 @@ public struct Winsorizer: Sendable, Equatable {
     /// The quantile q ∈ [0, 1].
     public let quantile: Double
 
+    /// A winsorizer at quantile q; throws unless q is finite and in [0, 1].
     public init(quantile: Double) throws {
         guard quantile.isFinite, quantile >= 0, quantile <= 1 else {
             throw AbliterationError.invalidInput("winsorization quantile \(quantile) is not in [0, 1]")
