@@ -4,25 +4,16 @@ import TensorKit
 /// metadata (`ARCH.block_count` …); each architecture then adds its own (`ArchitectureDefinition`).
 struct CommonConfiguration {
     var architecture: ModelArchitecture
-    /// config.json's `model_type` as written (nil when absent; GGUF: the architecture's own).
-    var modelType: String?
-    var vocabSize: Int
-    var hiddenSize: Int
-    var intermediateSize: Int
-    var layerCount: Int
-    var headCount: Int
-    var kvHeadCount: Int?
-    var headDim: Int?
+    /// Sizes; kv heads and head dim nil when the file leaves them to be derived from the head count.
+    var vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int
+    var kvHeadCount: Int?, headDim: Int?
     var activation: String
     var contextLength: Int
-    var rmsNormEpsilon: Double
-    var ropeTheta: Double
+    var rmsNormEpsilon: Double, ropeTheta: Double
     /// The global layers' scaling, as config.json's `rope_scaling` dict.
     var ropeScaling: [String: JSONValue]?
     var tieWordEmbeddings: Bool
-    var bosTokenID: Int?
-    var eosTokenIDs: JSONValue?
-    var padTokenID: Int?
+    var bosTokenID: Int?, eosTokenIDs: JSONValue?, padTokenID: Int?
 
     /// The runtime configuration of the common settings (not yet validated); `source` names the file.
     func configuration(source: String) throws -> ModelConfiguration {
@@ -65,7 +56,6 @@ extension CommonConfiguration {
     init(json r: ConfigReader, architecture: ModelArchitecture, schema s: ConfigSchema) throws {
         let d = s.defaults
         _ = try r("architectures", as: [String].self)
-        modelType = try r("model_type")
         self.architecture = architecture
         vocabSize = try r(CommonKey.vocabSize) ?? d.vocabSize
         hiddenSize = try r(CommonKey.hiddenSize) ?? d.hiddenSize
@@ -97,7 +87,6 @@ extension CommonConfiguration {
     init(gguf: GGUFFile, architecture: ModelArchitecture, schema s: ConfigSchema) throws {
         let p = architecture.rawValue, d = s.defaults
         self.architecture = architecture
-        modelType = nil
         hiddenSize = try gguf.requiredInt("\(p).embedding_length")
         headCount = try gguf.requiredInt("\(p).attention.head_count")
         layerCount = try gguf.requiredInt("\(p).block_count")
