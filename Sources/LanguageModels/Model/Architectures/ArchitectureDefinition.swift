@@ -20,38 +20,6 @@ protocol ArchitectureDefinition {
     static func write(_ c: ModelConfiguration, to json: inout ConfigWriter)
 }
 
-/// An architecture's config.json conventions and defaults (transformers' own for absent keys).
-struct ConfigSchema: Sendable {
-    /// The family's name in errors ("Qwen"), and the `model_type` assumed when config.json has none.
-    var name: String
-    var defaultModelType: String
-    struct Defaults: Sendable {
-        var vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int
-        var kvHeadCount: Int? = nil
-        var headDim: Int? = nil
-        var contextLength: Int
-        var rmsNormEpsilon: Double = 1e-6
-        var ropeTheta: Double = 10000
-        var tieWordEmbeddings = false
-        var bosTokenID: Int? = nil
-        var eosTokenIDs: JSONValue? = nil
-        var padTokenID: Int? = nil
-    }
-    var defaults: Defaults
-    /// The key naming the MLP activation, and the activations the runtime implements (the first is written).
-    var activationKey = "hidden_act"
-    var activations = ["silu"]
-    /// `rope_parameters` is split by layer type (`full_attention`, `sliding_attention`).
-    var ropeParametersByLayerType = false
-    /// A multimodal checkpoint of this `model_type` nests the text model's settings in `text_config`.
-    var multimodalModelType: String? = nil
-    /// GGUF keys (after `ARCH.`) giving the head dim, first present wins; else `defaults.headDim`, else hidden / heads.
-    var ggufHeadDimKeys = ["attention.key_length"]
-    /// GGUF defaults where they differ from config.json's.
-    var ggufContextLength: Int
-    var ggufRMSNormEpsilon: Float = 1e-6
-}
-
 /// The shape of a decoder block and its surroundings.
 struct BlockRecipe: Sendable {
     enum Activation: Sendable { case silu, geluTanh }
@@ -67,7 +35,7 @@ struct BlockRecipe: Sendable {
 }
 
 extension ArchitectureDefinition {
-    /// The configuration from a config.json (`general`'s `model_type` already checked).
+    /// The configuration from a config.json; its `model_type` must name this architecture.
     static func configuration(json: Data, source: String) throws -> ModelConfiguration {
         var json = json
         if let nested = schema.multimodalModelType,
@@ -85,7 +53,7 @@ extension ArchitectureDefinition {
         }
     }
 
-    /// The configuration from GGUF metadata (`general.architecture` already checked).
+    /// The configuration from GGUF metadata; `general.architecture` must name this architecture.
     static func configuration(gguf: GGUFFile) throws -> ModelConfiguration {
         let identifier = gguf.string("general.architecture") ?? schema.defaultModelType
         let architecture = try member(identifier, key: "general.architecture", source: gguf.path)
