@@ -1,21 +1,3 @@
-/// The architecture families the runtime runs. Anything else is refused by name.
-public enum ModelArchitecture: String, Sendable, CaseIterable, Codable {
-    case llama, qwen2, qwen3, gemma3
-
-    /// The architecture for a GGUF `general.architecture` value or a config.json `model_type`.
-    public init(identifier: String, source: String) throws {
-        switch identifier {
-        case "llama", "mistral": self = .llama
-        case "qwen2": self = .qwen2
-        case "qwen3": self = .qwen3
-        case "gemma3", "gemma3_text": self = .gemma3
-        default:
-            throw ModelError.unsupported(
-                "\(source): architecture '\(identifier)' is not supported (supported: llama, mistral, qwen2, qwen3, gemma3)")
-        }
-    }
-}
-
 /// Whether a block attends to the whole prefix or to a sliding window of it.
 public enum AttentionSpan: String, Sendable, Equatable, Codable {
     case full = "full_attention"
@@ -33,9 +15,8 @@ public enum RoPEScaling: Sendable, Equatable {
 
 /// Everything the forward pass needs to know about a model, whatever file it came from.
 ///
-/// Built from a config.json (through the per-architecture `Codable` structs `LlamaConfiguration`,
-/// `QwenConfiguration`, `Gemma3TextConfiguration`) or from GGUF metadata. Layer indices are 0-based
-/// block indices.
+/// Built from a config.json or from GGUF metadata (`CommonConfiguration` plus each architecture's
+/// own settings, `ArchitectureDefinition`). Layer indices are 0-based block indices.
 public struct ModelConfiguration: Sendable, Equatable {
     public var architecture: ModelArchitecture
     public var vocabSize: Int
