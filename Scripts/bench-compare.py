@@ -10,7 +10,7 @@ printed: GFLOP/s, GB/s, tokens/s).
 """
 import argparse, re, subprocess, sys
 
-FIGURE = re.compile(r"^(?P<label>.+?)[:,] (?:.* )?(?P<value>[0-9.]+) (?P<unit>GFLOP/s|GB/s|tokens/s)$")
+FIGURE = re.compile(r"^(?P<label>.+): (?:.* )?(?P<value>[0-9.]+) (?P<unit>GFLOP/s|GB/s|tokens/s)$")
 
 
 def figures(binary, args, model):
@@ -24,7 +24,7 @@ def figures(binary, args, model):
         for line in out.splitlines():
             m = FIGURE.match(line.strip())
             if m:
-                label = re.sub(r" in [0-9.]+ (s|ms)", "", m["label"]).strip()
+                label = re.sub(r"(,| in) [0-9.]+ (s|ms)$", "", m["label"]).strip()
                 found[f"{command[2]}: {label}"] = (float(m["value"]), m["unit"])
     return found
 
