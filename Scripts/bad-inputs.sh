@@ -35,15 +35,16 @@ st("negative-shape.safetensors", {"w": {"dtype": "F32", "shape": [-(1 << 63), 16
 st("overflow-shape.safetensors", {"w": {"dtype": "F32", "shape": [1 << 40, 1 << 40], "data_offsets": [0, 64]}}, bytes(64))
 st("bad-offsets.safetensors", {"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 1 << 60]}}, bytes(16))
 open("huge-header.safetensors", "wb").write(struct.pack("<Q", 1 << 62) + b"{}")
-open("escape-key.gguf", "wb").write(data[:4] + data[4:])  # replaced below by a key with control bytes
 with open("long-line.txt", "w") as f: f.write("a" * 10_000_000 + "\n")
 with open("bad.json", "w") as f: f.write('[\n  "ok",\n  oops\n]\n')
 with open("bad.jsonl", "w") as f: f.write('"fine"\n{"prompt": }\n')
 with open("header.csv", "w") as f: f.write("x" * 10_000_000 + "\nrow\n")
-# A GGUF key name with NUL, ESC and a terminal title sequence.
-k = b"general.architecture"; bad = b"gen\x00\x1b]0;pwned\x07ral.architecturX"
-i = data.index(struct.pack("<Q", len(k)) + k)
-open("escape-key.gguf", "wb").write(data[:i] + struct.pack("<Q", len(bad)) + bad + data[i + 8 + len(k):])
+# A GGUF key name with NUL, ESC and a terminal title sequence, same length as the one it replaces, and
+# an unknown value type after it, so the reader stops there and names the key.
+k = b"general.architecture"; bad = b"g\x00\x1b]0;pwned\x07\n\rxxxxxx"
+assert len(bad) == len(k)
+i = data.index(struct.pack("<Q", len(k)) + k) + 8
+open("escape-key.gguf", "wb").write(data[:i] + bad + struct.pack("<I", 99) + data[i + len(k) + 4:])
 PY
 
 # Hostile chat templates: the demo model's tokenizer files with another template.
@@ -63,7 +64,8 @@ template t-gigabyte "{% for i in range(100000) %}{{ 'x' * 10000 }}{% endfor %}"
 template t-busy "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
 rm -rf hf
 
-hashes() { sha256sum -- *.gguf *.txt *.json *.jsonl *.csv *.safetensors 2>/dev/null | sort; }
+# Regular files only (fifo.gguf would block a reader, prompts.txt is a directory).
+hashes() { find . -maxdepth 1 -type f ! -name 'std*.log' -exec sha256sum {} + | sort; }
 row() {  # row "input description" command...
   local what=$1; shift
   local before; before=$(hashes); local files_before; files_before=$(ls -A | sort)
@@ -86,7 +88,7 @@ echo "|---|---|---|---|---|"
 row "measure --output the model itself" "$BIN" measure --model model.gguf --harmful harmful.txt --harmless harmless.txt --output model.gguf
 row "measure --output the harmful prompt file" "$BIN" measure --model model.gguf --harmful harmful.txt --harmless harmless.txt --output harmful.txt
 row "measure --output sub/../harmless.txt (same file, other spelling)" "$BIN" measure --model model.gguf --harmful harmful.txt --harmless harmless.txt --output ./prompts.txt/../harmless.txt
-row "convert --output a path under a missing folder" "$BIN" convert model.gguf --output missing/dir/out
+row "convert --output a path under a file (model.gguf/out)" "$BIN" convert model.gguf --output model.gguf/out
 row "measure --output an existing directory" "$BIN" measure --model model.gguf --harmful harmful.txt --harmless harmless.txt --output prompts.txt
 row "a FIFO as --model" "$BIN" inspect fifo.gguf
 row "a FIFO as --model of generate" "$BIN" generate --model fifo.gguf --prompt hi
@@ -107,7 +109,7 @@ row "malformed .jsonl line" "$BIN" measure --model model.gguf --harmful bad.json
 row "CSV prompt file with a 10 MB header" "$BIN" measure --model model.gguf --harmful header.csv --harmless harmless.txt --output m.safetensors
 row "analyze m --plot m (the measurements file)" "$BIN" analyze harmful.txt --plot harmful.txt
 row "--scale -1" "$BIN" ablate --model model.gguf --measurements x.safetensors --plan 1:0-1 --scale -1 --output out
-row "plan entry 1:0-1@-2 (negative scale)" "$BIN" ablate --model model.gguf --measurements x.safetensors --plan 1:0-1@-2 --output out
+row "plan entry 1:0-1@-2 (negative scale)" "$BIN" run --model model.gguf --plan 1:0-1@-2 --output out
 row "plan layer out of range (99:0-1)" "$BIN" run --model model.gguf --plan 99:0-1 --output out
 row "generate --max-new-tokens 9223372036854775807" "$BIN" generate --model model.gguf --prompt hi --max-new-tokens 9223372036854775807
 row "generate --max-new-tokens -1" "$BIN" generate --model model.gguf --prompt hi --max-new-tokens -1

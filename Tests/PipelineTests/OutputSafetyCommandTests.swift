@@ -149,6 +149,19 @@ final class OutputSafetyCommandTests: XCTestCase {
                           mentions: ["plan entry '1:0-1@-2': scale -2 must be greater than 0"], unchanged: [model])
     }
 
+    /// A plan that does not fit the model is refused right after loading, before the original is
+    /// evaluated and measured (minutes on a real model).
+    func testRunRefusesAPlanOutsideTheModelBeforeMeasuring() throws {
+        let model = try TestModels.smolLM2()
+        let start = Date()
+        let r = try CommandLineTool.abliterate(["run", "--model", model, "--plan", "99:0-1", "--output", path("out")])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("plan entry '99:0-1': measurement layer 99 is outside 0...30"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("evaluating"), r.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 30)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("out")))
+    }
+
     func testDirectoryAsPromptFile() throws {
         let model = try file("m.gguf")
         try FileManager.default.createDirectory(atPath: path("prompts"), withIntermediateDirectories: true)

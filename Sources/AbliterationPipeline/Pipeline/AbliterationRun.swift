@@ -94,6 +94,10 @@ public enum AbliterationRun {
 
         log("loading \(path)\(adapter.map { " + " + $0 } ?? "")")
         let session = try timed("load") { try ModelSession.load(path: path, adapter: adapter) }
+        // A given plan or candidate that does not fit the model is refused now, not after evaluating and measuring.
+        for given in [options.plan].compactMap({ $0 }) + (options.candidates ?? []) {
+            try given.validate(layerCount: session.model.configuration.layerCount)
+        }
 
         log("evaluating the original on \(options.harmfulTest.count) harmful and \(options.harmlessTest.count) harmless test prompts")
         let before = try timed("evaluate original") { try ModelEvaluation.refusals(session: session, prompts: options.harmfulTest, options: evaluation) }
