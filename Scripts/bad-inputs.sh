@@ -74,7 +74,7 @@ row() {  # row "input description" command...
   local code=$? secs=$((SECONDS - start))
   local after; after=$(hashes)
   local new; new=$(comm -13 <(echo "$files_before") <(ls -A | sort) | grep -v -e '^stdout.log$' -e '^stderr.log$' | tr '\n' ' ')
-  local msg; msg=$(grep -v '^loading ' stderr.log | head -n 1 | cut -c1-160 | sed 's/|/\\|/g')
+  local msg; msg=$(grep -v -E '^(\[ *[0-9]+s\] )?loading ' stderr.log | head -n 1 | cut -c1-160 | sed 's/|/\\|/g')
   local changed="nothing"
   [ "$before" != "$after" ] && changed="**an input changed**"
   [ -n "$new" ] && changed="$changed; new: $new"
