@@ -1,24 +1,12 @@
 import Foundation
 import XCTest
+import TestSupport
 import TensorKit
 @testable import LanguageModels
 
 /// Checkpoints whose headers lie about shapes and counts, and a FIFO given as the model: each must be
 /// refused at once, with an error naming the file and the tensor or key, before anything is built.
 final class HostileCheckpointTests: XCTestCase {
-    func quickError(seconds: Double = 2, line: UInt = #line, _ body: () throws -> Void) -> String {
-        let start = Date()
-        var message = ""
-        do {
-            try body()
-            XCTFail("no error", line: line)
-        } catch {
-            message = "\(error)"
-        }
-        XCTAssertLessThan(Date().timeIntervalSince(start), seconds, "took too long: \(message)", line: line)
-        return message
-    }
-
     /// token_embd.weight with dims (hidden, vocab, 1): the right element count, one extra dimension.
     func testGGUFTensorWithAnExtraDimension() throws {
         let dir = try temporaryDirectory("hostile-shape")

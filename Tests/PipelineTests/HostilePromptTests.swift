@@ -18,19 +18,6 @@ final class HostilePromptTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
 
-    func quickError(seconds: Double = 2, line: UInt = #line, _ body: () throws -> Void) -> String {
-        let start = Date()
-        var message = ""
-        do {
-            try body()
-            XCTFail("no error", line: line)
-        } catch {
-            message = "\(error)"
-        }
-        XCTAssertLessThan(Date().timeIntervalSince(start), seconds, "took too long: \(message)", line: line)
-        return message
-    }
-
     func write(_ name: String, _ text: String) throws -> String {
         let path = directory + "/" + name
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))

@@ -1,24 +1,11 @@
 import Foundation
 import XCTest
+import TestSupport
 @testable import TensorKit
 
 /// Inputs that are not regular files, and hostile counts in the readers: each must fail at once with
 /// an error naming the file (and key), never block, trap or allocate what the file declares.
 final class HostileFileTests: XCTestCase {
-    /// Runs `body`, which must throw within `seconds`; returns the error's description.
-    func quickError(seconds: Double = 2, line: UInt = #line, _ body: () throws -> Void) -> String {
-        let start = Date()
-        var message = ""
-        do {
-            try body()
-            XCTFail("no error", line: line)
-        } catch {
-            message = "\(error)"
-        }
-        XCTAssertLessThan(Date().timeIntervalSince(start), seconds, "took too long: \(message)", line: line)
-        return message
-    }
-
     func testFIFOIsRefusedWithoutBlocking() throws {
         let path = temporaryPath("hostile.gguf")
         XCTAssertEqual(mkfifo(path, 0o600), 0)
