@@ -3,23 +3,23 @@ import TensorKit
 
 /// Times the model runtime: prompt processing (a batch of prompts, as residual measurement runs it,
 /// and with logits) and greedy decoding (batch 1 and a batch of prompts), in tokens per second.
-public enum RuntimeBenchmark {
-    public struct Result: Sendable, CustomStringConvertible {
-        public let name: String
+package enum RuntimeBenchmark {
+    package struct Result: Sendable, CustomStringConvertible {
+        package let name: String
         /// Tokens processed (prompt tokens, or generated tokens for decode).
-        public let tokens: Int
+        package let tokens: Int
         /// Best wall time, seconds.
-        public let seconds: Double
-        public var tokensPerSecond: Double { Double(tokens) / seconds }
+        package let seconds: Double
+        package var tokensPerSecond: Double { Double(tokens) / seconds }
 
-        public var description: String {
+        package var description: String {
             String(format: "%@: %d tokens in %.3f s, %.1f tokens/s", name, tokens, seconds, tokensPerSecond)
         }
     }
 
     /// Deterministic prompts of `length` ids spread over the vocabulary (the first id is BOS when the
     /// model has one).
-    public static func prompts(count: Int, length: Int, configuration c: ModelConfiguration) -> [[Int]] {
+    package static func prompts(count: Int, length: Int, configuration c: ModelConfiguration) -> [[Int]] {
         (0..<count).map { s in
             (0..<length).map { j in
                 if j == 0, let bos = c.bosTokenID { return bos }
@@ -34,7 +34,7 @@ public enum RuntimeBenchmark {
     ///   output of the last block at the last token without the LM head, (b) with last-token logits;
     /// - decode: `decodeTokens` greedy tokens after the prompt, batch 1 and batch `batch`; the time of
     ///   the prefill (measured separately) is subtracted, so the rate counts the decoding steps only.
-    public static func run(
+    package static func run(
         model: LanguageModel, batch: Int = 32, promptLength: Int = 40, decodeTokens: Int = 32, repetitions: Int = 3
     ) throws -> [Result] {
         guard batch > 0, promptLength > 0, decodeTokens > 1, repetitions > 0 else {

@@ -1,17 +1,17 @@
 import Foundation
 
 /// Encoding throughput on one core: MB of UTF-8 English text per second.
-public enum TokenizerBenchmark {
-    public struct Result: Sendable, CustomStringConvertible {
-        public let bytes: Int
-        public let tokens: Int
+package enum TokenizerBenchmark {
+    package struct Result: Sendable, CustomStringConvertible {
+        package let bytes: Int
+        package let tokens: Int
         /// The first pass (empty word cache) and the best of the later passes.
-        public let coldSeconds: Double
-        public let bestSeconds: Double
-        public var coldMegabytesPerSecond: Double { Double(bytes) / 1e6 / coldSeconds }
-        public var megabytesPerSecond: Double { Double(bytes) / 1e6 / bestSeconds }
+        package let coldSeconds: Double
+        package let bestSeconds: Double
+        package var coldMegabytesPerSecond: Double { Double(bytes) / 1e6 / coldSeconds }
+        package var megabytesPerSecond: Double { Double(bytes) / 1e6 / bestSeconds }
 
-        public var description: String {
+        package var description: String {
             String(format: "tokenizer encode: %.2f MB -> %d tokens, %.2f MB/s (first pass %.2f MB/s), one core",
                    Double(bytes) / 1e6, tokens, megabytesPerSecond, coldMegabytesPerSecond)
         }
@@ -19,7 +19,7 @@ public enum TokenizerBenchmark {
 
     /// About `bytes` bytes of English prose: a fixed passage whose sentences are shuffled and numbered
     /// deterministically, so the text is not one string repeated.
-    public static func englishText(bytes: Int) -> String {
+    package static func englishText(bytes: Int) -> String {
         let sentences = passage.split(separator: ".").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         var out = ""
         out.reserveCapacity(bytes + 256)
@@ -35,7 +35,7 @@ public enum TokenizerBenchmark {
     }
 
     /// Encodes `englishText(bytes:)` `repetitions` times with `tokenizer`.
-    public static func run(_ tokenizer: Tokenizer, bytes: Int = 2_000_000, repetitions: Int = 3) -> Result {
+    package static func run(_ tokenizer: Tokenizer, bytes: Int = 2_000_000, repetitions: Int = 3) -> Result {
         let text = englishText(bytes: bytes)
         var tokens = 0
         var times: [Double] = []
