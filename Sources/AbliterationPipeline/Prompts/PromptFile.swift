@@ -92,13 +92,11 @@ public enum PromptFile {
 
     // MARK: reading
 
+    /// The file's bytes (`load(path:)` has refused a directory already; `InputFile` refuses any other
+    /// non-regular file and a file over `maxFileBytes`).
     static func readBytes(_ path: String) throws -> [UInt8] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        guard FileManager.default.fileExists(atPath: path) else {
             throw AbliterationError.invalidInput("\(path): prompt file not found")
-        }
-        guard !isDirectory.boolValue else {
-            throw AbliterationError.invalidInput("\(path): is a directory, not a prompt file")
         }
         do { return try InputFile.contents(path, maxBytes: maxFileBytes) } catch {
             throw AbliterationError.invalidInput("prompt file \(error)")
