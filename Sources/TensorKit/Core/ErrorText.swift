@@ -1,5 +1,4 @@
 import Foundation
-import TensorKit
 
 /// One-line texts for errors that do not come with one: Foundation file errors (`NSCocoaErrorDomain`
 /// codes with a path and a POSIX cause), `JSONSerialization` errors (a character offset, turned into a
