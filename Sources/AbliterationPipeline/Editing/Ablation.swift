@@ -33,10 +33,11 @@ extension ModelEditor {
             let summaries = try apply(plan: plan, measurements: measurements, options: options, to: session.model, dryRun: true).summaries
             return AblationResult(edits: summaries, export: nil)
         case .directory(let directory, let dtype):
-            let edits = try plannedEdits(plan: plan, measurements: measurements, options: options, layerCount: c.layerCount)
+            let edits = try plannedEdits(plan: plan, measurements: measurements, options: options, model: session.model)
             let summary = try CheckpointExport.write(
                 session: session, to: directory, dtype: dtype, edits: edits, normPreserving: options.normPreserving,
                 metadata: ["abliterate.plan": plan.description, "abliterate.method": options.method.rawValue,
+                           "abliterate.edit_direction": appliedDirectionMode(edits).rawValue,
                            "abliterate.measurements": measurementsPath])
             return AblationResult(edits: summary.edits, export: summary)
         }

@@ -30,13 +30,17 @@ public struct AblationOptions: Sendable, Codable, Equatable {
     /// Multiplies the scale of every plan entry.
     public var scale: Float
     public var targets: [EditTarget]
+    /// Plain r̂, or normalize(g ⊙ r̂) for weights whose output is normalized before the residual add
+    /// (`EditDirectionMode`); `.automatic` picks the norm-aware one wherever the model has such a norm.
+    public var direction: EditDirectionMode
 
     public init(method: RefusalDirection.Method = .projected, normPreserving: Bool = false, scale: Float = 1,
-                targets: [EditTarget] = [.attentionOutput, .mlpDown]) {
+                targets: [EditTarget] = [.attentionOutput, .mlpDown], direction: EditDirectionMode = .automatic) {
         self.method = method
         self.normPreserving = normPreserving
         self.scale = scale
         self.targets = targets
+        self.direction = direction
     }
 }
 
@@ -50,8 +54,11 @@ public struct TensorEditSummary: Sendable, Codable, Equatable {
     /// Frobenius norms before and after the edit.
     public var normBefore: Double
     public var normAfter: Double
-    /// ‖r̂ᵀW′‖ / ‖W‖ after the edit (≈ 0 for scale 1 without norm preservation).
+    /// ‖uᵀW′‖ / ‖W‖ after the edit, u the direction edited against (≈ 0 for scale 1 without norm
+    /// preservation).
     public var remainingProjection: Double
+    /// Whether u was the norm-aware normalize(g ⊙ r̂) (true) or r̂ itself.
+    public var normAware: Bool
 }
 
 /// Step 4 of the method: orthogonalize the residual-writing weights of a model against the refusal
@@ -61,6 +68,11 @@ public struct TensorEditSummary: Sendable, Codable, Equatable {
 /// (`projected` by default); `biprojected` also removes the harmless mean of residual ℓ + 1, the
 /// stream that block ℓ writes into. The embedding, when targeted, takes the direction and scale of the
 /// entry whose span starts first.
+///
+/// Where a block normalizes a weight's output before adding it to the residual (Gemma 3's post-norms),
+/// the weight is orthogonalized against u = normalize(g ⊙ r̂), g that norm's gain, unless the options
+/// ask for the plain edit (`EditDirectionMode`); the embedding writes the residual directly and always
+/// takes r̂.
 public enum ModelEditor {
     /// A planned tensor edit.
     public struct PlannedEdit: Sendable {
@@ -70,9 +82,47 @@ public enum ModelEditor {
         public var scale: Float
         public var orientation: ResidualOrientation
         public var direction: RefusalDirection
+        /// The gain g of the norm the weight's output passes through before the residual add, when the
+        /// edit is norm-aware; nil for the plain edit.
+        public var outputGain: [Float]?
+
+        /// The unit vector the weight is orthogonalized against: normalize(g ⊙ r̂) when norm-aware, else r̂.
+        public func editDirection() throws -> [Double] {
+            guard let g = outputGain else { return direction.unit64 }
+            return try NormAwareDirection.direction(direction.unit64, gain: g)
+        }
     }
 
-    /// Every tensor the plan edits, with its direction and scale, in model order.
+    /// Every tensor the plan edits for `model`, with its direction, scale and (when norm-aware) output
+    /// gain, in model order. `.normAware` is refused for a weight without an output norm.
+    public static func plannedEdits(
+        plan: LayerPlan, measurements: Measurements, options: AblationOptions, model: LanguageModel
+    ) throws -> [PlannedEdit] {
+        var edits = try plannedEdits(
+            plan: plan, measurements: measurements, options: options, layerCount: model.configuration.layerCount)
+        guard options.direction != .plain else { return edits }
+        for i in edits.indices where edits[i].orientation == .writesToResidual {
+            let gain = try model.outputNormGain(ofWeight: edits[i].name)
+            if gain == nil && options.direction == .normAware {
+                throw AbliterationError.unsupported(
+                    "ablate: --edit-direction norm-aware needs an output norm, and \(edits[i].name) of this \(model.configuration.architecture.rawValue) model writes the residual directly (use auto or plain)")
+            }
+            edits[i].outputGain = gain
+        }
+        return edits
+    }
+
+    /// The mode that ran for `edits`: norm-aware when every residual-writing weight was edited norm-aware,
+    /// plain when none was (a model without output norms under `.automatic`).
+    public static func appliedDirectionMode(_ edits: [PlannedEdit]) -> EditDirectionMode {
+        let blockEdits = edits.filter { $0.orientation == .writesToResidual }
+        if !blockEdits.isEmpty && blockEdits.allSatisfy({ $0.outputGain != nil }) { return .normAware }
+        if blockEdits.allSatisfy({ $0.outputGain == nil }) { return .plain }
+        return .automatic
+    }
+
+    /// Every tensor the plan edits, with its direction and scale, in model order, all with the plain
+    /// edit (no output gains: use `plannedEdits(plan:measurements:options:model:)` for those).
     public static func plannedEdits(
         plan: LayerPlan, measurements: Measurements, options: AblationOptions, layerCount: Int
     ) throws -> [PlannedEdit] {
@@ -119,8 +169,7 @@ public enum ModelEditor {
         plan: LayerPlan, measurements: Measurements, options: AblationOptions, to model: LanguageModel,
         dryRun: Bool = false
     ) throws -> (summaries: [TensorEditSummary], records: [String: OrthogonalizationRecord]) {
-        let edits = try plannedEdits(
-            plan: plan, measurements: measurements, options: options, layerCount: model.configuration.layerCount)
+        let edits = try plannedEdits(plan: plan, measurements: measurements, options: options, model: model)
         var summaries: [TensorEditSummary] = []
         var records: [String: OrthogonalizationRecord] = [:]
         for edit in edits {
@@ -143,13 +192,15 @@ public enum ModelEditor {
         _ edit: PlannedEdit, to w: inout Tensor<Float>, normPreserving: Bool
     ) throws -> (TensorEditSummary, OrthogonalizationRecord) {
         let before = Orthogonalizer.frobeniusNorm(w)
-        let orthogonalizer = try Orthogonalizer(edit.direction, scale: edit.scale, normPreserving: normPreserving)
+        let orthogonalizer = try Orthogonalizer(
+            direction: try edit.editDirection(), scale: edit.scale, normPreserving: normPreserving)
         let record = try orthogonalizer.apply(to: &w, orientation: edit.orientation, name: edit.name)
         let after = Orthogonalizer.frobeniusNorm(w)
-        let remaining = try remainingProjection(w, direction: edit.direction.unit, orientation: edit.orientation)
+        let remaining = try remainingProjection(w, direction: orthogonalizer.direction, orientation: edit.orientation)
         let summary = TensorEditSummary(
             name: edit.name, layer: edit.layer, measurementLayer: edit.measurementLayer, scale: edit.scale,
-            normBefore: before, normAfter: after, remainingProjection: remaining / max(before, .leastNormalMagnitude))
+            normBefore: before, normAfter: after, remainingProjection: remaining / max(before, .leastNormalMagnitude),
+            normAware: edit.outputGain != nil)
         return (summary, record)
     }
 
@@ -164,12 +215,13 @@ extension TensorEditSummary {
     /// The edits as a table a person reads: tensor, block, measurement layer, scale, norms before and
     /// after, and the projection left on the direction.
     public static func table(_ summaries: [TensorEditSummary]) -> String {
-        var lines = ["tensor                                            layer  r@  scale   ‖W‖ before   ‖W‖ after  ‖r̂ᵀW′‖/‖W‖"]
+        var lines = ["tensor                                            layer  r@  scale   ‖W‖ before   ‖W‖ after  ‖uᵀW′‖/‖W‖  u"]
         for s in summaries {
             let layer = s.layer.map(String.init) ?? "-"
             lines.append(s.name.padding(toLength: 48, withPad: " ", startingAt: 0)
                 + String(repeating: " ", count: max(0, 7 - layer.count)) + layer
-                + String(format: "  %2d  %5.2f  %11.4f  %10.4f  %.2e", s.measurementLayer, s.scale, s.normBefore, s.normAfter, s.remainingProjection))
+                + String(format: "  %2d  %5.2f  %11.4f  %10.4f  %.2e", s.measurementLayer, s.scale, s.normBefore, s.normAfter, s.remainingProjection)
+                + (s.normAware ? "    g⊙r̂" : "    r̂"))
         }
         return lines.joined(separator: "\n")
     }

@@ -62,6 +62,9 @@ public enum AbliterationRun {
         public var plan: String
         public var method: RefusalDirection.Method
         public var normPreserving: Bool
+        /// The edit direction that ran: `norm-aware` (normalize(g ⊙ r̂) for every edited block weight) or
+        /// `plain` (r̂); `auto` only when a plan mixed both.
+        public var editDirection: EditDirectionMode
         public var scale: Float
         public var targets: [EditTarget]
         public var edits: [TensorEditSummary]
@@ -156,11 +159,13 @@ public enum AbliterationRun {
 
         log("writing \(output)")
         let edits = try ModelEditor.plannedEdits(
-            plan: plan, measurements: measurements, options: options.ablation, layerCount: session.model.configuration.layerCount)
+            plan: plan, measurements: measurements, options: options.ablation, model: session.model)
+        let editDirection = ModelEditor.appliedDirectionMode(edits)
         let written = try timed("ablate and write") {
             try CheckpointExport.write(
                 session: session, to: output, dtype: options.dtype, edits: edits, normPreserving: options.ablation.normPreserving,
-                metadata: ["abliterate.plan": plan.description, "abliterate.method": options.ablation.method.rawValue])
+                metadata: ["abliterate.plan": plan.description, "abliterate.method": options.ablation.method.rawValue,
+                           "abliterate.edit_direction": editDirection.rawValue])
         }
 
         log("evaluating the edited model")
@@ -174,7 +179,8 @@ public enum AbliterationRun {
         let report = Report(
             model: path, adapter: adapter, output: output, measurement: measurements.metadata,
             suggestedLayers: analysis.suggestedLayers(), search: search, plan: plan.description,
-            method: options.ablation.method, normPreserving: options.ablation.normPreserving, scale: options.ablation.scale,
+            method: options.ablation.method, normPreserving: options.ablation.normPreserving, editDirection: editDirection,
+            scale: options.ablation.scale,
             targets: options.ablation.targets, edits: written.edits, before: RefusalSummary(before), after: RefusalSummary(after),
             klDivergence: kl, harmlessTestPrompts: options.harmlessTest.count, maxNewTokens: evaluation.maxNewTokens,
             seconds: seconds, responsesBefore: before.responses, responsesAfter: after.responses)

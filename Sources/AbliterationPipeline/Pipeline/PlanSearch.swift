@@ -76,7 +76,7 @@ public struct PlanSearch: Sendable {
         var results: [Candidate] = []
         for (i, plan) in candidates.enumerated() {
             let names = try ModelEditor.plannedEdits(
-                plan: plan, measurements: measurements, options: options, layerCount: session.model.configuration.layerCount
+                plan: plan, measurements: measurements, options: options, model: session.model
             ).map(\.name)
             let originals = try names.map { try session.model.weights.float32($0) }
             defer { for (n, w) in zip(names, originals) { try? session.model.weights.replace(n, with: w) } }

@@ -59,6 +59,23 @@ public final class LanguageModel: @unchecked Sendable {
         try configuration.architecture.definition.configJSON(configuration, dtype: dtype)
     }
 
+    // MARK: - Residual writes
+
+    /// The gain g of the RMS norm that weight `name`'s output passes through before it is added to the
+    /// residual stream (effective convention: Gemma's 1 + w), or nil when the output is added as it is.
+    ///
+    /// Gemma 3 adds `post_attention_layernorm(o_proj(·))` and `post_feedforward_layernorm(down_proj(·))`:
+    /// what reaches the residual is g ⊙ y / rms(y) for y = Wx, so its component along a direction r̂ is
+    /// (g ⊙ r̂)ᵀy / rms(y). Llama and Qwen add y itself (nil).
+    public func outputNormGain(ofWeight name: String) throws -> [Float]? {
+        guard weights.contains(name) else {
+            throw ModelError.invalidInput("weight '\(name)' is not part of this \(configuration.architecture.rawValue) model")
+        }
+        guard let (layer, suffix) = ModelArchitecture.splitLayer(name, prefix: "model.layers."),
+              let norm = recipe.outputNorm(ofBlockTensor: suffix) else { return nil }
+        return try weights.vector("model.layers.\(layer).\(norm)")
+    }
+
     // MARK: - Forward
 
     /// Runs the prompts of `batch` (any lengths; each sequence attends only to itself) and returns the

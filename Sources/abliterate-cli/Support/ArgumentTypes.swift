@@ -58,6 +58,7 @@ struct PlanArgument: ExpressibleByArgument {
 
 extension RefusalDirection.Method: ExpressibleByArgument {}
 extension MeasurementQuantization: ExpressibleByArgument {}
+extension EditDirectionMode: ExpressibleByArgument {}
 
 /// Throws "NAME must be at least 1, got N" for the first count below 1.
 func requirePositive(_ counts: (String, Int)...) throws {

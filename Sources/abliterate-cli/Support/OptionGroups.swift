@@ -46,12 +46,18 @@ struct AblationArguments: ParsableArguments {
     @Option(help: "Tensors to edit (comma-separated).")
     var targets = EditTargetList(argument: "o_proj,down_proj")
 
+    @Option(help: ArgumentHelp(
+        "Direction each weight is orthogonalized against: plain (r̂), norm-aware (normalize(g ⊙ r̂), g the gain of the norm a block applies to its output before the residual add, Gemma 3's post-norms) or auto (norm-aware where the model has such norms, plain elsewhere).",
+        valueName: "mode"))
+    var editDirection = EditDirectionMode.automatic
+
     func validate() throws {
         guard scale.isFinite, scale > 0 else { throw ValidationError("--scale must be a finite number greater than 0, got \(scale)") }
     }
 
     func options() throws -> AblationOptions {
-        AblationOptions(method: method, normPreserving: normPreserving, scale: scale, targets: try targets.targets())
+        AblationOptions(
+            method: method, normPreserving: normPreserving, scale: scale, targets: try targets.targets(), direction: editDirection)
     }
 }
 

@@ -32,6 +32,18 @@ struct BlockRecipe: Sendable {
     var scaleEmbeddings: Bool
     /// HF name of the norm before the MLP.
     var preFeedForwardNorm: String
+
+    /// The norm (HF name after `model.layers.N.`) that block tensor `suffix` writes through before the
+    /// residual add, when the block has sandwich norms: `o_proj` → `post_attention_layernorm`,
+    /// `down_proj` → `post_feedforward_layernorm`. Nil for any other tensor or architecture.
+    func outputNorm(ofBlockTensor suffix: String) -> String? {
+        guard sandwichNorms else { return nil }
+        switch suffix {
+        case "self_attn.o_proj.weight": return "post_attention_layernorm.weight"
+        case "mlp.down_proj.weight": return "post_feedforward_layernorm.weight"
+        default: return nil
+        }
+    }
 }
 
 extension ArchitectureDefinition {

@@ -53,9 +53,13 @@ extension LanguageModel {
         // Which blocks must run.
         let points = capture?.points ?? []
         for p in points {
-            if case .hiddenState(let l) = p, l < 0 || l > c.layerCount {
+            switch p {
+            case .hiddenState(let l) where l < 0 || l > c.layerCount:
                 throw ModelError.layerOutOfRange(
                     "capture: hidden state \(l) is outside 0...\(c.layerCount) (\(c.layerCount) blocks)")
+            case .attentionWrite(let l) where l < 0 || l >= c.layerCount, .feedForwardWrite(let l) where l < 0 || l >= c.layerCount:
+                throw ModelError.layerOutOfRange("capture: \(p) is outside blocks 0..<\(c.layerCount)")
+            default: break
             }
         }
         var blocksNeeded = 0
@@ -63,6 +67,7 @@ extension LanguageModel {
             switch p {
             case .hiddenState(let l): blocksNeeded = max(blocksNeeded, l)
             case .finalNorm: blocksNeeded = c.layerCount
+            case .attentionWrite(let l), .feedForwardWrite(let l): blocksNeeded = max(blocksNeeded, l + 1)
             }
         }
         if logits != .none { blocksNeeded = c.layerCount }
@@ -99,9 +104,15 @@ extension LanguageModel {
 
         let scratch = BlockScratch(tokens: total, configuration: c)
         let tables = ropeTables(packed)
+        // A sublayer's write (T, hidden), gathered at the captured rows when it is one of the points.
+        func captureWrite(_ point: ResidualPoint, _ values: UnsafeMutablePointer<Float>) throws {
+            guard points.contains(point) else { return }
+            residuals[point] = try gatherRows(values, rows: captureRows, point: point, batch: packed, positionsPerSequence: positions.count)
+        }
         for layer in 0..<blocksNeeded {
             try captureHidden(layer)
-            try block(layer, x: x.pointer, packed: packed, scratch: scratch, tables: tables, cache: cache, slots: slots)
+            try block(layer, x: x.pointer, packed: packed, scratch: scratch, tables: tables, cache: cache, slots: slots,
+                      captureWrite: points.isEmpty ? nil : captureWrite)
         }
         try captureHidden(blocksNeeded)  // the output of the last block run
         if let cache, let slots {
@@ -205,7 +216,8 @@ extension LanguageModel {
     /// One decoder block, updating the residual stream x (T, hidden) in place.
     func block(
         _ l: Int, x: UnsafeMutablePointer<Float>, packed: PackedBatch, scratch s: BlockScratch,
-        tables: RoPETables, cache: KVCache?, slots: [Int]?
+        tables: RoPETables, cache: KVCache?, slots: [Int]?,
+        captureWrite: ((ResidualPoint, UnsafeMutablePointer<Float>) throws -> Void)? = nil
     ) throws {
         let c = configuration
         let t = packed.total, h = c.hiddenSize, qw = c.queryWidth, kvw = c.keyValueWidth, d = c.headDim
@@ -237,9 +249,10 @@ extension LanguageModel {
         }
         attention(layer: l, packed: packed, scratch: s, window: sliding ? c.slidingWindow : nil, cache: cache, slots: slots)
         try linear(p + "self_attn.o_proj.weight", s.attention.pointer, rows: t, inSize: qw, outSize: h, into: s.projected.pointer)
-        if recipe.sandwichNorms {
-            try rmsNorm(p + "post_attention_layernorm.weight", s.projected.pointer, rows: t, dim: h, into: s.projected.pointer)
+        if let norm = recipe.outputNorm(ofBlockTensor: "self_attn.o_proj.weight") {
+            try rmsNorm(p + norm, s.projected.pointer, rows: t, dim: h, into: s.projected.pointer)
         }
+        try captureWrite?(.attentionWrite(l), s.projected.pointer)
         VectorKernels.add(s.projected.pointer, into: x, count: t * h)
 
         // MLP.
@@ -258,9 +271,10 @@ extension LanguageModel {
             }
         }
         try linear(p + "mlp.down_proj.weight", s.gate.pointer, rows: t, inSize: i, outSize: h, into: s.projected.pointer)
-        if recipe.sandwichNorms {
-            try rmsNorm(p + "post_feedforward_layernorm.weight", s.projected.pointer, rows: t, dim: h, into: s.projected.pointer)
+        if let norm = recipe.outputNorm(ofBlockTensor: "mlp.down_proj.weight") {
+            try rmsNorm(p + norm, s.projected.pointer, rows: t, dim: h, into: s.projected.pointer)
         }
+        try captureWrite?(.feedForwardWrite(l), s.projected.pointer)
         VectorKernels.add(s.projected.pointer, into: x, count: t * h)
     }
 

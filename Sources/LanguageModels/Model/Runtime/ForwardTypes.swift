@@ -6,14 +6,22 @@ import TensorKit
 /// `.hiddenState(0)` the embedding output (Gemma: already × √hidden), and `.hiddenState(layerCount)`
 /// the output of the last block *before* the final norm. `.finalNorm` is the last block's output
 /// after the final norm (what Hugging Face returns as its last `hidden_states` entry).
+///
+/// `.attentionWrite(L)` and `.feedForwardWrite(L)` are what block L's attention and MLP add to the
+/// stream: `o_proj`'s output and `down_proj`'s output, each after its output norm where the block has
+/// one (Gemma 3's post-norms). hidden_states[L + 1] = hidden_states[L] + attentionWrite(L) + feedForwardWrite(L).
 public enum ResidualPoint: Hashable, Sendable, CustomStringConvertible {
     case hiddenState(Int)
     case finalNorm
+    case attentionWrite(Int)
+    case feedForwardWrite(Int)
 
     public var description: String {
         switch self {
         case .hiddenState(let l): return "hidden state \(l)"
         case .finalNorm: return "final norm"
+        case .attentionWrite(let l): return "attention write of block \(l)"
+        case .feedForwardWrite(let l): return "MLP write of block \(l)"
         }
     }
 }
