@@ -17,14 +17,21 @@ input (default: the single-file fixture, or the sharded one when OUT has an inde
 tensor names, the vision tower and projector bit-identical, the text weights differing only where edited; it
 also runs a forward pass and generates a few tokens through the processor with an image.
 
-Run once on the output of
+Run on the output of our CLI (transformers 5.24.0, torch 2.13.0 CPU, Pillow, no torchvision):
 
+    abliterate measure --model Tests/Fixtures/gemma3-multimodal-tiny-sharded --output m.safetensors
     abliterate ablate --model Tests/Fixtures/gemma3-multimodal-tiny-sharded \
-        --measurements m.safetensors --plan 2:1-3 --output /tmp/out
+        --measurements m.safetensors --plan 2:1-3 --output /tmp/mmrun/out-sharded
+    python Scripts/make-gemma3-multimodal-fixture.py --verify /tmp/mmrun/out-sharded
 
-(m.safetensors from `abliterate measure` on the same fixture), it printed:
+it printed (stdout; the same for the single-file fixture):
 
-    (see VERIFY_OUTPUT below)
+    class: Gemma3ForConditionalGeneration (input: Gemma3ForConditionalGeneration)
+    vision and projector tensors identical: 39
+    text tensors changed: 6: model.language_model.layers.1.mlp.down_proj.weight, model.language_model.layers.1.self_attn.o_proj.weight, model.language_model.layers.2.mlp.down_proj.weight, model.language_model.layers.2.self_attn.o_proj.weight …
+    raw tensor names and order identical: 93 tensors; edited in the files: 6
+    generated with an image: 4 new tokens, 1 image token(s) in the prompt
+    OK: a drop-in replacement
 """
 import argparse
 import json
@@ -105,8 +112,7 @@ def build_tokenizer(directory):
     tok.train_from_iterator(corpus, trainer)
     for t in SPECIALS:
         assert tok.token_to_id(t) == SPECIALS.index(t), t
-    # Special tokens are added tokens (matched whole, never split); the chat markers are not `special`
-    # in Gemma's file either way, so mark only the first five.
+    # The special tokens are added tokens: matched whole in text, never split by the BPE.
     from tokenizers import AddedToken
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIALS])
     os.makedirs(directory, exist_ok=True)
