@@ -95,6 +95,51 @@ final class MultimodalExportTests: XCTestCase {
         XCTAssertLessThan(zip(a, b).map { abs($0 - $1) }.max() ?? 1, 1e-4, "the same weights, widened exactly")
     }
 
+    /// transformers' own names (`model.language_model.…`, `model.vision_tower.…`, `lm_head.weight` saved
+    /// beside a tied embedding) load and are written back as they were; the head follows the edited
+    /// embedding.
+    func testTransformersModelPrefixesAndATiedHeadAreKept() throws {
+        let input = scratch + "/renamed"
+        try FileManager.default.createDirectory(atPath: input, withIntermediateDirectories: true)
+        for name in try files(Self.single) where name != "model.safetensors" {
+            try FileManager.default.copyItem(atPath: Self.single + "/" + name, toPath: input + "/" + name)
+        }
+        let source = try SafetensorsFile(path: Self.single + "/model.safetensors")
+        func renamed(_ raw: String) -> String {
+            raw.hasPrefix("language_model.model.") ? "model.language_model." + raw.dropFirst("language_model.model.".count) : "model." + raw
+        }
+        let embedding = source.tensorInfos.first { $0.name.hasSuffix("embed_tokens.weight") }!
+        let infos = source.tensorInfos + [embedding]
+        let names = source.tensorInfos.map { renamed($0.name) } + ["lm_head.weight"]
+        let writer = try SafetensorsWriter(
+            path: input + "/model.safetensors", tensors: zip(names, infos).map { .init(name: $0, dtype: $1.dtype, shape: $1.shape) },
+            metadata: source.metadata, keepingOrder: true)
+        for (name, info) in zip(names, infos) { try writer.write(name, bytes: try source.tensor(info.name).bytes) }
+        try writer.finish()
+
+        let session = try ModelSession.load(path: input)
+        XCTAssertEqual(session.model.weights.fileNames["model.embed_tokens.weight"], "model.language_model.embed_tokens.weight")
+        let measurements = try ResidualMeasurement.measure(
+            session: session, harmful: PromptSet.evenlySpaced(try PromptSet.builtIn(.harmful, split: .train), count: 4),
+            harmless: PromptSet.evenlySpaced(try PromptSet.builtIn(.harmless, split: .train), count: 4))
+        var options = AblationOptions()
+        options.targets = [.embedding]
+        let edits = try ModelEditor.plannedEdits(plan: try LayerPlan(parsing: "2:1-3"), measurements: measurements, options: options, layerCount: 4)
+        XCTAssertEqual(edits.map(\.name), ["model.embed_tokens.weight"])
+        let output = scratch + "/out"
+        let summary = try CheckpointExport.write(session: session, to: output, edits: edits)
+        XCTAssertEqual(summary.edits.count, 1)
+        XCTAssertEqual(summary.copiedTensors, 93 - 1)
+        let a = try SafetensorsFile(path: input + "/model.safetensors"), b = try SafetensorsFile(path: output + "/model.safetensors")
+        XCTAssertEqual(b.tensorNames, names)
+        for name in names where !name.hasSuffix("embed_tokens.weight") && name != "lm_head.weight" {
+            XCTAssertEqual(Array(try a.tensor(name).bytes), Array(try b.tensor(name).bytes), name)
+        }
+        let editedEmbedding = Array(try b.tensor("model.language_model.embed_tokens.weight").bytes)
+        XCTAssertNotEqual(editedEmbedding, Array(try a.tensor("lm_head.weight").bytes))
+        XCTAssertEqual(Array(try b.tensor("lm_head.weight").bytes), editedEmbedding, "the tied head follows the embedding")
+    }
+
     // MARK: -
 
     /// Measures a few prompts on `input`, ablates layers 1-3 with the direction of layer 2 and checks the
