@@ -14,15 +14,16 @@ struct ConvertCommand: ParsableCommand {
 
     @Argument(help: "A GGUF file or a Hugging Face model directory.") var model: String
     @Option(help: "A PEFT LoRA adapter directory to merge.") var adapter: String?
-    @Option(help: "Output dtype.") var dtype = FloatDType.bf16
+    @Option(help: "Output dtype (default: the input's float type, BF16 for GGUF/4-bit). A Hugging Face input keeps its files, names and layout either way.") var dtype: FloatDType?
     @Option(help: "The output directory (must not exist).") var output: String
 
     func run() throws {
         try reportingErrors("convert") {
             try prepareOutput(output, kind: .newDirectory, inputs: [("<model>", model), ("--adapter", adapter)])
             let session = try ModelSession.load(path: model, adapter: adapter)
-            let summary = try CheckpointExport.write(session: session, to: output, dtype: dtype.dtype)
-            print("wrote \(summary.directory): \(summary.tensorCount) tensors as \(dtype.dtype.rawValue), \(summary.shardFiles.count) shard(s)")
+            let summary = try CheckpointExport.write(session: session, to: output, dtype: dtype?.dtype)
+            let layout = summary.keptInputLayout ? "the input's layout, \(summary.copiedTensors) copied unchanged" : "text model"
+            print("wrote \(summary.directory): \(summary.tensorCount) tensors (\(layout)) in \(summary.shardFiles.count) shard(s)")
         }
     }
 }

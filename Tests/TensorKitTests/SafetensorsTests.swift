@@ -135,6 +135,37 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: copyPath)), try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 
+    /// `keepingOrder` lays the data out as declared (names out of order, a 2-byte tensor before a 4-byte
+    /// one), so a file written by another tool can be rewritten with the same layout, byte for byte.
+    func testStreamingWriterKeepingOrderReproducesAnotherLayout() throws {
+        let path = temporaryPath("declared.safetensors")
+        defer { unlink(path) }
+        let specs: [SafetensorsWriter.TensorSpec] = [
+            .init(name: "z.half", dtype: .f16, shape: [3]), .init(name: "a.float", dtype: .f32, shape: [2]),
+            .init(name: "m.half", dtype: .bf16, shape: [1]),
+        ]
+        let data: [String: [UInt8]] = ["z.half": [1, 2, 3, 4, 5, 6], "a.float": [7, 8, 9, 10, 11, 12, 13, 14], "m.half": [15, 16]]
+        let writer = try SafetensorsWriter(path: path, tensors: specs, metadata: ["format": "pt"], keepingOrder: true)
+        for spec in specs.reversed() { try writer.write(spec.name, bytes: data[spec.name]!) }
+        try writer.finish()
+        let file = try SafetensorsFile(path: path)
+        XCTAssertEqual(file.tensorNames, ["z.half", "a.float", "m.half"])
+        XCTAssertEqual(file.tensorInfos.map(\.dataOffsets), [0..<6, 6..<14, 14..<16])
+        XCTAssertEqual(Array(file.mappedFile.bytes[file.dataOffset...]), Array(1...16))
+        // Rewriting it keeping its order gives the same bytes; the default order would not.
+        let copyPath = temporaryPath("declared-copy.safetensors")
+        defer { unlink(copyPath) }
+        for keepingOrder in [true, false] {
+            let copy = try SafetensorsWriter(
+                path: copyPath, tensors: file.tensorInfos.map { .init(name: $0.name, dtype: $0.dtype, shape: $0.shape) },
+                metadata: file.metadata, keepingOrder: keepingOrder)
+            for name in file.tensorNames { try copy.write(file.tensor(name)) }
+            try copy.finish()
+            let same = try Data(contentsOf: URL(fileURLWithPath: copyPath)) == Data(contentsOf: URL(fileURLWithPath: path))
+            XCTAssertEqual(same, keepingOrder)
+        }
+    }
+
     func testStreamingWriterRefusesWrongSizesAndIncompleteFiles() throws {
         let path = temporaryPath("incomplete.safetensors")
         let writer = try SafetensorsWriter(path: path, tensors: [.init(name: "a", dtype: .f16, shape: [4]), .init(name: "b", dtype: .f16, shape: [1])])

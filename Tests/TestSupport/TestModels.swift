@@ -48,6 +48,12 @@ public enum Fixtures {
         try JSONSerialization.jsonObject(with: Data(contentsOf: reference(name)))
     }
 
+    /// `Tests/Fixtures/NAME`: a checkpoint committed with the tests (`gemma3-multimodal-tiny`, written by
+    /// `Scripts/make-gemma3-multimodal-fixture.py`).
+    public static func checkpoint(_ name: String) -> String {
+        repositoryRoot.appendingPathComponent("Tests/Fixtures").appendingPathComponent(name).path
+    }
+
     /// The refusal organism adapter shipped in the repository.
     public static var refusalAdapter: URL {
         repositoryRoot.appendingPathComponent("Organisms/refusal-lora-a")

@@ -139,6 +139,13 @@ public enum AtomicFile {
         }
     }
 
+    /// Copies the regular file `source` (symbolic links followed, as in a Hugging Face cache snapshot) to
+    /// `path`, byte for byte, through a mapping: no size limit beyond the file's, no copy in memory.
+    public static func copy(_ source: String, to path: String) throws {
+        let file = try MappedFile(path: source)
+        try write(to: path) { fd in try writeAll(fd, file.bytes, path: path) }
+    }
+
     /// Opens a temporary file beside `path`, lets `body` fill it, fsyncs it and renames it to `path`.
     /// On any error the temporary file is removed and the target is left untouched.
     public static func write(to path: String, _ body: (Int32) throws -> Void) throws {

@@ -13,7 +13,9 @@ import Darwin
 /// Layout as the reference implementation writes it: the header JSON (`__metadata__` first, then the
 /// tensors in data order) padded with spaces to a multiple of 8 bytes, then the data, tensors ordered by
 /// dtype size (largest first, which keeps every tensor aligned to its element size) then by name, with
-/// no gaps.
+/// no gaps. With `keepingOrder`, the data lies in the order declared instead (to reproduce the layout of
+/// another file, e.g. when rewriting a checkpoint's shard with some tensors edited); tensors of different
+/// element sizes may then be unaligned, as they were in that file.
 public final class SafetensorsWriter {
     /// A tensor to be written: its name, dtype and row-major shape.
     public struct TensorSpec: Equatable, Sendable {
@@ -53,7 +55,7 @@ public final class SafetensorsWriter {
     private var written: [Bool]
 
     /// Validates the declarations, creates the temporary file and writes the header.
-    public init(path: String, tensors: [TensorSpec], metadata: [String: String] = [:]) throws {
+    public init(path: String, tensors: [TensorSpec], metadata: [String: String] = [:], keepingOrder: Bool = false) throws {
         self.path = path
         var seen = Set<String>()
         for t in tensors {
@@ -64,7 +66,7 @@ public final class SafetensorsWriter {
                 throw TensorKitError.malformed(file: path, key: key, reason: "shape \(t.shape) is negative or too large")
             }
         }
-        let ordered = tensors.sorted { ($0.dtype.byteSize, $1.name) > ($1.dtype.byteSize, $0.name) }
+        let ordered = keepingOrder ? tensors : tensors.sorted { ($0.dtype.byteSize, $1.name) > ($1.dtype.byteSize, $0.name) }
         var layout: [SafetensorsTensorInfo] = []
         var offset = 0
         for t in ordered {

@@ -202,8 +202,8 @@ enum CheckpointLoader {
                 entries[name] = .init(shape: shape, storage: .stored(tensor))
             }
         }
-        return Loaded(configuration: c, weights: ModelWeights(names: names, entries: entries, architecture: architecture),
-                      ropeFrequencyFactors: nil)
+        let weights = ModelWeights(names: names, entries: entries, architecture: architecture, fileNames: fileName)
+        return Loaded(configuration: c, weights: weights, ropeFrequencyFactors: nil)
     }
 
     /// Maps multimodal prefixes to the text model's names:

@@ -36,12 +36,16 @@ public final class ModelWeights: @unchecked Sendable {
     private var entries: [String: Entry]
     /// Names whose values were changed after loading (`replace`, a LoRA merge).
     public private(set) var modifiedNames: Set<String> = []
+    /// The name each tensor has in the Hugging Face checkpoint it was loaded from, prefixes kept (e.g.
+    /// `language_model.model.layers.0.mlp.down_proj.weight` in a multimodal checkpoint); empty for a GGUF file.
+    public let fileNames: [String: String]
     private let architecture: ModelArchitecture
     private let normPlusOne: Bool
 
-    init(names: [String], entries: [String: Entry], architecture: ModelArchitecture) {
+    init(names: [String], entries: [String: Entry], architecture: ModelArchitecture, fileNames: [String: String] = [:]) {
         self.names = names
         self.entries = entries
+        self.fileNames = fileNames
         self.architecture = architecture
         self.normPlusOne = architecture.definition.recipe.normPlusOne
     }
