@@ -155,7 +155,7 @@ final class MultimodalExportTests: XCTestCase {
         let result = try ModelEditor.ablate(
             session: session, plan: plan, measurements: measurements, measurementsPath: "m.safetensors",
             options: AblationOptions(), output: .directory(output, dtype: nil))
-        let edits = try ModelEditor.plannedEdits(plan: plan, measurements: measurements, options: AblationOptions(), layerCount: 4)
+        let edits = try ModelEditor.plannedEdits(plan: plan, measurements: measurements, options: AblationOptions(), model: session.model)
         XCTAssertEqual(edits.count, 6)
         let summary = try XCTUnwrap(result.export)
         XCTAssertTrue(summary.keptInputLayout)
@@ -195,8 +195,10 @@ final class MultimodalExportTests: XCTestCase {
                     continue
                 }
                 XCTAssertNotEqual(Array(x.bytes), Array(y.bytes), info.name)
-                // W′ = W − r̂(r̂ᵀW): r̂ᵀW′ is bf16 rounding noise next to r̂ᵀW.
-                let r = edit.direction.unit
+                // Gemma 3 post-norms its block outputs, so the edit is norm-aware: W′ = W − u(uᵀW) with
+                // u = normalize(g ⊙ r̂); uᵀW′ is bf16 rounding noise next to uᵀW.
+                XCTAssertNotNil(edit.outputGain, info.name)
+                let r = try edit.editDirection().map(Float.init)
                 let after = try Tensor.matvec(try y.toFloat32(), r, transpose: true)
                 let before = try Tensor.matvec(try x.toFloat32(), r, transpose: true)
                 let norm = { (v: [Float]) in v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
