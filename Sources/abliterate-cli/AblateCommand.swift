@@ -36,6 +36,7 @@ struct AblateCommand: ParsableCommand {
         try reportingErrors("ablate") {
             let gguf = output.map { outputFormat.isGGUF($0) } ?? false
             let ggufType = try outputFormat.ggufType(output: output ?? "", dtypeGiven: dtype != nil)
+            if let note = outputFormat.adapterNote(adapter: modelOptions.adapter, output: output ?? "") { printError(note) }
             if let output, !dryRun {
                 try prepareOutput(output, kind: gguf ? .file : .newDirectory, inputs: [
                     ("--model", modelOptions.model), ("--adapter", modelOptions.adapter),

@@ -25,6 +25,7 @@ struct ConvertCommand: ParsableCommand {
         try reportingErrors("convert") {
             let gguf = outputFormat.isGGUF(output)
             let ggufType = try outputFormat.ggufType(output: output, dtypeGiven: dtype != nil)
+            if let note = outputFormat.adapterNote(adapter: adapter, output: output) { printError(note) }
             try prepareOutput(output, kind: gguf ? .file : .newDirectory, inputs: [("<model>", model), ("--adapter", adapter)])
             let session = try ModelSession.load(path: model, adapter: adapter)
             if gguf {

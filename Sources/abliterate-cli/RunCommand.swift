@@ -42,6 +42,7 @@ struct RunCommand: ParsableCommand {
         try reportingErrors("run") {
             let gguf = outputFormat.isGGUF(output)
             let ggufType = try outputFormat.ggufType(output: output, dtypeGiven: dtype != nil)
+            if let note = outputFormat.adapterNote(adapter: modelOptions.adapter, output: output) { printError(note) }
             try prepareOutput(output, kind: gguf ? .file : .newDirectory, inputs: [
                 ("--model", modelOptions.model), ("--adapter", modelOptions.adapter), ("--plan", plan?.file),
                 ("--harmful", prompts.harmful), ("--harmless", prompts.harmless), ("--harmful-test", harmfulTest), ("--harmless-test", harmlessTest),

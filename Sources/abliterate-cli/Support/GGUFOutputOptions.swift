@@ -37,4 +37,13 @@ struct ModelOutputFormat: ParsableArguments {
         }
         return type
     }
+
+    /// A note for GGUF output with a merged adapter whose tensors go back onto a 4-to-6-bit grid, which
+    /// loses much of an adapter's small delta (Docs/gguf.md); nil otherwise.
+    func adapterNote(adapter: String?, output: String) -> String? {
+        guard adapter != nil, isGGUF(output) else { return nil }
+        let type = (try? GGUFExport.TensorType(parsing: editedType)) ?? .same
+        if case .type(let t) = type, [.f32, .f16, .bf16, .q8_0].contains(t) { return nil }
+        return "note: the adapter's merged tensors are re-encoded as \(type == .same ? "their own (quantized) types" : type.description); a 4-to-6-bit grid loses much of an adapter's small delta, --edited-type q8_0 (or f16) keeps it (Docs/gguf.md)"
+    }
 }
