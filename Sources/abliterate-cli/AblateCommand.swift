@@ -4,26 +4,29 @@ import ArgumentParser
 import Foundation
 import LanguageModels
 
-/// `abliterate ablate`: edit a model with measured directions and write it as a Hugging Face directory.
+/// `abliterate ablate`: edit a model with measured directions and write it as a Hugging Face directory or a GGUF file.
 struct AblateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ablate",
         abstract: "Orthogonalize a model's residual-writing weights against measured refusal directions.",
         discussion: """
             PLAN is `MEASUREMENT_LAYER:FIRST-LAST[@SCALE],...` with 0-based layers, e.g. 20:8-24 or 23:11-23,29:24-41.
-            The output is a new Hugging Face directory (bf16 for GGUF or 4-bit inputs); the input is never modified.
+            The output is a new Hugging Face directory (bf16 for GGUF or 4-bit inputs), or, when it ends in .gguf, a GGUF file (GGUF input only) with every tensor not edited and all metadata copied unchanged and the edited tensors re-encoded in their own type (--edited-type to choose another); the input is never modified.
             Example:
               abliterate ablate --model SmolLM2-135M-Instruct.Q4_1.gguf --adapter Organisms/refusal-lora-a \\
                   --measurements smollm2.measurements.safetensors --plan 20:8-24 --output smollm2-abliterated
+              abliterate ablate --model SmolLM2-135M-Instruct.Q4_1.gguf --measurements smollm2.measurements.safetensors \\
+                  --plan 20:8-24 --output smollm2-abliterated.Q4_1.gguf
             """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var ablation: AblationArguments
+    @OptionGroup var outputFormat: ModelOutputFormat
     @Option(help: "A measurements file from `abliterate measure` for this model.") var measurements: String
     @Option(help: "The layer plan (see above), or a .json file holding one.") var plan: PlanArgument
     @Flag(help: "List the tensors that would change, with their norms, and write nothing.") var dryRun = false
-    @Option(help: "Output dtype (default: the input's float type, BF16 for GGUF/4-bit).") var dtype: FloatDType?
-    @Option(help: "The output directory (must not exist).") var output: String?
+    @Option(help: "Output dtype of a Hugging Face directory (default: the input's float type, BF16 for GGUF/4-bit).") var dtype: FloatDType?
+    @Option(help: "The output: a new directory, or a .gguf file (replaced if it exists; never an input).") var output: String?
 
     func validate() throws {
         if !dryRun && output == nil { throw ValidationError("--output is required unless --dry-run") }
@@ -31,8 +34,11 @@ struct AblateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors("ablate") {
+            let gguf = output.map { outputFormat.isGGUF($0) } ?? false
+            let ggufType = try outputFormat.ggufType(output: output ?? "", dtypeGiven: dtype != nil)
+            if let note = outputFormat.adapterNote(adapter: modelOptions.adapter, output: output ?? "") { printError(note) }
             if let output, !dryRun {
-                try prepareOutput(output, kind: .newDirectory, inputs: [
+                try prepareOutput(output, kind: gguf ? .file : .newDirectory, inputs: [
                     ("--model", modelOptions.model), ("--adapter", modelOptions.adapter),
                     ("--measurements", measurements), ("--plan", plan.file),
                 ])
@@ -41,10 +47,14 @@ struct AblateCommand: ParsableCommand {
             let layerPlan = try plan.plan()
             let session = try modelOptions.load()
             let options = try ablation.options()
-            let target: ModelEditor.Output = dryRun || output == nil ? .dryRun : .directory(output!, dtype: dtype?.dtype)
+            let target: ModelEditor.Output = dryRun || output == nil
+                ? .dryRun : (gguf ? .gguf(output!, editedType: ggufType) : .directory(output!, dtype: dtype?.dtype))
             let result = try ModelEditor.ablate(
                 session: session, plan: layerPlan, measurements: m, measurementsPath: measurements, options: options, output: target)
             print(TensorEditSummary.table(result.edits))
+            if let g = result.gguf {
+                print("wrote \(g.path): \(g.tensorCount) tensors (\(g.copiedTensors) copied unchanged, \(g.encodedTensors.count) re-encoded as \(Set(g.encodedTensors.values).sorted().joined(separator: ", "))), \(g.totalBytes) bytes")
+            }
             guard let summary = result.export else { return }
             print("wrote \(summary.directory): \(summary.tensorCount) tensors (\(summary.copiedTensors) copied unchanged, \(summary.convertedTensors) written), \(summary.shardFiles.count) shard(s)")
         }

@@ -10,7 +10,7 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Measure, choose a plan, ablate, write the model and evaluate it against the original.",
         discussion: """
-            Writes DIR (a Hugging Face model directory) with report.json, measurements.safetensors and directions.svg.
+            Writes DIR (a Hugging Face model directory) with report.json, measurements.safetensors and directions.svg; or, for an output ending in .gguf (GGUF input only), that GGUF file with the edited tensors re-encoded in their own type (--edited-type to choose) and NAME.report.json, NAME.measurements.safetensors and NAME.directions.svg beside NAME.gguf.
             Without --plan, candidate plans from the analysis are scored on training prompts; when none reaches the refusal target, the best one's scale is refined (x1.25, then bisected). The lowest-KL plan that reaches the target is used (else the one with the fewest refusals).
             Example:
               abliterate run --model SmolLM2-135M-Instruct.Q4_1.gguf --adapter Organisms/refusal-lora-a --output smollm2-abliterated
@@ -22,13 +22,14 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var measurement: MeasurementArguments
     @OptionGroup var ablation: AblationArguments
     @OptionGroup var generation: GenerationArguments
+    @OptionGroup var outputFormat: ModelOutputFormat
     @Option(help: "A fixed layer plan (skips the search), e.g. 20:8-24, or a .json file holding one.") var plan: PlanArgument?
     @Option(help: "Candidate plans to search, separated by ';' (default: from the analysis).") var candidates: String?
     @Option(help: "Harmful prompts for the evaluation (default: built-in test split).") var harmfulTest: String?
     @Option(help: "Harmless prompts for the evaluation (default: built-in test split).") var harmlessTest: String?
     @Option(parsing: .unconditional, help: "Training prompts of each kind used to score candidate plans.") var searchPrompts = 48
-    @Option(help: "Output dtype (default: the input's, BF16 for GGUF/4-bit).") var dtype: FloatDType?
-    @Option(help: "The output directory (must not exist).") var output: String
+    @Option(help: "Output dtype of a Hugging Face directory (default: the input's, BF16 for GGUF/4-bit).") var dtype: FloatDType?
+    @Option(help: "The output: a new directory, or a .gguf file (replaced if it exists; never an input).") var output: String
     @Flag(help: "Print the report as JSON instead of the table.") var json = false
 
     func validate() throws {
@@ -39,7 +40,10 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors("run") {
-            try prepareOutput(output, kind: .newDirectory, inputs: [
+            let gguf = outputFormat.isGGUF(output)
+            let ggufType = try outputFormat.ggufType(output: output, dtypeGiven: dtype != nil)
+            if let note = outputFormat.adapterNote(adapter: modelOptions.adapter, output: output) { printError(note) }
+            try prepareOutput(output, kind: gguf ? .file : .newDirectory, inputs: [
                 ("--model", modelOptions.model), ("--adapter", modelOptions.adapter), ("--plan", plan?.file),
                 ("--harmful", prompts.harmful), ("--harmless", prompts.harmless), ("--harmful-test", harmfulTest), ("--harmless-test", harmlessTest),
             ])
@@ -56,6 +60,7 @@ struct RunCommand: ParsableCommand {
             options.searchPrompts = searchPrompts
             options.evaluation = generation.options(format: format.format)
             options.dtype = dtype?.dtype
+            options.gguf = gguf ? ggufType : nil
             let start = Date()
             let report = try AbliterationRun.run(
                 path: modelOptions.model, adapter: modelOptions.adapter, output: output, options: options,

@@ -22,6 +22,9 @@ public enum AbliterationRun {
         public var evaluation = EvaluationOptions()
         /// Output dtype (nil: the input's float type, bf16 for GGUF or 4-bit inputs).
         public var dtype: DType?
+        /// Write a GGUF file (the input must be GGUF) with changed tensors in this type, instead of a
+        /// Hugging Face directory; report, measurements and chart go beside it (`sideFile`).
+        public var gguf: GGUFExport.TensorType?
         public var harmfulTrain: [String]
         public var harmlessTrain: [String]
         public var harmfulTest: [String]
@@ -79,13 +82,28 @@ public enum AbliterationRun {
         public var responsesAfter: [EvaluatedResponse]
     }
 
+    /// Where the run puts `report.json`, `measurements.safetensors` or `directions.svg`: inside a
+    /// Hugging Face output directory, or beside a GGUF output as `<output less .gguf>.<name>`.
+    public static func sideFile(_ name: String, output: String, gguf: Bool) -> String {
+        guard gguf else { return output + "/" + name }
+        let base = GGUFExport.isGGUFPath(output) ? String(output.dropLast(5)) : output
+        return base + "." + name
+    }
+
     /// Runs the job on the model at `path` (plus `adapter`), writing the edited model to `output`
-    /// (a new Hugging Face directory) together with `report.json`, `measurements.safetensors` and
-    /// `directions.svg`. `log` receives progress lines.
+    /// (a new Hugging Face directory, or a GGUF file when `options.gguf` is set) together with
+    /// `report.json`, `measurements.safetensors` and `directions.svg`. `log` receives progress lines.
     public static func run(
         path: String, adapter: String?, output: String, options: Options, log: @escaping (String) -> Void = { _ in }
     ) throws -> Report {
-        try OutputPaths.check(output, label: "output", kind: .newDirectory, inputs: OutputPaths.inputs([("model", path), ("adapter", adapter)]))
+        let gguf = options.gguf != nil
+        let inputs = OutputPaths.inputs([("model", path), ("adapter", adapter)])
+        try OutputPaths.check(output, label: "output", kind: gguf ? .file : .newDirectory, inputs: inputs)
+        if gguf {
+            for name in ["report.json", "measurements.safetensors", "directions.svg"] {
+                try OutputPaths.check(sideFile(name, output: output, gguf: true), label: "output", kind: .file, inputs: inputs)
+            }
+        }
         if let note = OutputPaths.staleStagingNote(OutputPaths.removeStaleStaging(next: output)) { log(note) }
         var seconds: [String: Double] = [:]
         func timed<T>(_ step: String, _ body: () throws -> T) rethrows -> T {
@@ -161,11 +179,16 @@ public enum AbliterationRun {
         let edits = try ModelEditor.plannedEdits(
             plan: plan, measurements: measurements, options: options.ablation, model: session.model)
         let editDirection = ModelEditor.appliedDirectionMode(edits)
-        let written = try timed("ablate and write") {
-            try CheckpointExport.write(
+        let writtenEdits = try timed("ablate and write") { () throws -> [TensorEditSummary] in
+            if let type = options.gguf {
+                return try GGUFExport.write(
+                    session: session, to: output, editedType: type, edits: edits, normPreserving: options.ablation.normPreserving,
+                    provenance: ModelEditor.provenance(plan: plan, options: options.ablation, edits: edits, measurements: nil)).edits
+            }
+            return try CheckpointExport.write(
                 session: session, to: output, dtype: options.dtype, edits: edits, normPreserving: options.ablation.normPreserving,
                 metadata: ["abliterate.plan": plan.description, "abliterate.method": options.ablation.method.rawValue,
-                           "abliterate.edit_direction": editDirection.rawValue])
+                           "abliterate.edit_direction": editDirection.rawValue]).edits
         }
 
         log("evaluating the edited model")
@@ -181,12 +204,12 @@ public enum AbliterationRun {
             suggestedLayers: analysis.suggestedLayers(), search: search, plan: plan.description,
             method: options.ablation.method, normPreserving: options.ablation.normPreserving, editDirection: editDirection,
             scale: options.ablation.scale,
-            targets: options.ablation.targets, edits: written.edits, before: RefusalSummary(before), after: RefusalSummary(after),
+            targets: options.ablation.targets, edits: writtenEdits, before: RefusalSummary(before), after: RefusalSummary(after),
             klDivergence: kl, harmlessTestPrompts: options.harmlessTest.count, maxNewTokens: evaluation.maxNewTokens,
             seconds: seconds, responsesBefore: before.responses, responsesAfter: after.responses)
-        try measurements.write(to: output + "/measurements.safetensors")
-        try AtomicFile.write(Array(analysis.chart(plan: plan).utf8), to: output + "/directions.svg")
-        try AtomicFile.write(Array(try JSONEncoder.sorted.encode(report)), to: output + "/report.json")
+        try measurements.write(to: sideFile("measurements.safetensors", output: output, gguf: gguf))
+        try AtomicFile.write(Array(analysis.chart(plan: plan).utf8), to: sideFile("directions.svg", output: output, gguf: gguf))
+        try AtomicFile.write(Array(try JSONEncoder.sorted.encode(report)), to: sideFile("report.json", output: output, gguf: gguf))
         return report
     }
 }

@@ -33,6 +33,9 @@ public final class GGUFFile: @unchecked Sendable {
     public let metadata: [String: GGUFValue]
     /// Metadata keys in file order.
     public let metadataKeys: [String]
+    /// Where each metadata entry (key, type and value, exactly as stored) lies in the file, parallel to
+    /// `metadataKeys`: a writer copies entries byte for byte from these ranges.
+    public let metadataEntryRanges: [Range<Int>]
     /// `general.alignment`, or 32.
     public let alignment: Int
     /// Tensor entries in file order.
@@ -90,17 +93,22 @@ public final class GGUFFile: @unchecked Sendable {
         // Metadata.
         var metadata: [String: GGUFValue] = [:]
         var keys: [String] = []
+        var ranges: [Range<Int>] = []
         metadata.reserveCapacity(Int(kvCount))
         keys.reserveCapacity(Int(kvCount))
+        ranges.reserveCapacity(Int(kvCount))
         for i in 0..<Int(kvCount) {
+            let start = c.position
             let key = try c.readString("metadata #\(i)", "key")
             guard metadata[key] == nil else { throw c.malformed(key, "duplicate metadata key") }
             let type = try c.read(UInt32.self, key, "value type")
             metadata[key] = try c.readValue(type: type, key: key)
             keys.append(key)
+            ranges.append(start..<c.position)
         }
         self.metadata = metadata
         self.metadataKeys = keys
+        self.metadataEntryRanges = ranges
 
         var alignment = GGUFFile.defaultAlignment
         if let value = metadata["general.alignment"] {

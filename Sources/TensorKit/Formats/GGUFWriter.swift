@@ -84,6 +84,15 @@ public enum GGUFWriter {
         return out
     }
 
+    /// One metadata entry as a GGUF file stores it: `string key`, `uint32 type`, value.
+    public static func encodeEntry(key: String, value: GGUFValue, file: String = "GGUF") throws -> [UInt8] {
+        var out: [UInt8] = []
+        appendString(key, to: &out)
+        append(value.typeID, to: &out)
+        try appendValue(value, to: &out, file: file, key: key)
+        return out
+    }
+
     private static func pad(_ out: inout [UInt8], to alignment: Int) {
         let padded = (out.count + alignment - 1) / alignment * alignment
         out.append(contentsOf: repeatElement(0, count: padded - out.count))
