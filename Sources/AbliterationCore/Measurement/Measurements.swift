@@ -14,7 +14,8 @@ public struct MeasurementMetadata: Codable, Equatable, Sendable {
     public var harmlessCount: Int
     /// The Winsorization quantile q (1 = no clipping).
     public var winsorizeQuantile: Double
-    /// `none`, `nf4` or `q8_0`: the weights the forward passes ran on.
+    /// The weights the forward passes ran on: `none`, `nf4`, `nf4-dq`, `fp4`, `fp4-dq` (bitsandbytes 4-bit,
+    /// `-dq` with double-quantized absmax) or `q8_0`.
     public var quantization: String
     /// Whether the chat template was applied, and the system prompt used (nil: the template's default).
     public var chatTemplate: Bool
@@ -97,7 +98,9 @@ public struct Measurements: Sendable {
 
     /// The refusal direction measured at residual index `layer`.
     ///
-    /// `biprojected` needs the harmless mean of the layer the direction is applied to: pass `target`.
+    /// `biprojected` also projects out the harmless mean at residual index `target`: the input of the
+    /// block being edited (block ℓ reads index ℓ, `hidden_states[ℓ]`; the embedding writes index 0 and is
+    /// given 0). Without `target` it is `layer`, where biprojected equals projected.
     public func direction(at layer: Int, method: RefusalDirection.Method, target: Int? = nil) throws -> RefusalDirection {
         try checkLayer(layer)
         let h = harmful[layer].mean, a = harmless[layer].mean
@@ -108,7 +111,7 @@ public struct Measurements: Sendable {
             let t = target ?? layer
             try checkLayer(t)
             return try RefusalDirection.biprojected(
-                harmful: h, harmless: a, targetHarmless: harmless[t].mean, layer: layer)
+                harmful: h, harmless: a, targetHarmless: harmless[t].mean, layer: layer, targetLayer: t)
         }
     }
 
