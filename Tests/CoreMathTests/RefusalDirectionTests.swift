@@ -195,7 +195,7 @@ final class RefusalDirectionTests: XCTestCase {
         expect(AbliterationError.degenerate, "no vectors measured") {
             _ = try RefusalDirection.make(.conventional, harmful: RunningMean(dimension: 2), harmless: RunningMean(dimension: 2))
         }
-        expect(AbliterationError.invalidInput, "target layer's harmless mean") {
+        expect(AbliterationError.invalidInput, "harmless mean of the target block's input residual") {
             var m = RunningMean(dimension: 2)
             try m.add([1.0, 2.0])
             var n = RunningMean(dimension: 2)

@@ -20,6 +20,10 @@ public struct MeasurementMetadata: Codable, Equatable, Sendable {
     /// Whether the chat template was applied, and the system prompt used (nil: the template's default).
     public var chatTemplate: Bool
     public var systemPrompt: String?
+    /// How the prompts' token ids begin: `template` (one BOS, written by the chat template; the tokenizer
+    /// adds none), `tokenizer` (one BOS, added by the tokenizer, `add_bos_token`, to raw prompts), `none`
+    /// (no BOS), or `mixed`. nil in files written before this was recorded.
+    public var bos: String?
     /// Where the vector was read: always "last prompt token" for now.
     public var position: String
     /// The layer convention, spelled out in the file.
@@ -29,7 +33,7 @@ public struct MeasurementMetadata: Codable, Equatable, Sendable {
     public init(
         model: String, adapter: String?, architecture: String, hiddenSize: Int, layerCount: Int,
         harmfulCount: Int, harmlessCount: Int, winsorizeQuantile: Double, quantization: String,
-        chatTemplate: Bool, systemPrompt: String?
+        chatTemplate: Bool, systemPrompt: String?, bos: String? = nil
     ) {
         self.model = model
         self.adapter = adapter
@@ -42,6 +46,7 @@ public struct MeasurementMetadata: Codable, Equatable, Sendable {
         self.quantization = quantization
         self.chatTemplate = chatTemplate
         self.systemPrompt = systemPrompt
+        self.bos = bos
         self.position = "last prompt token"
         self.layerConvention = Measurements.layerConvention
         self.toolVersion = AbliterateVersion.current

@@ -87,12 +87,27 @@ extension ResidualMeasurement {
             hiddenSize: config.hiddenSize, layerCount: config.layerCount, harmfulCount: harmful.count,
             harmlessCount: harmless.count, winsorizeQuantile: options.winsorizeQuantile,
             quantization: session.quantization.rawValue, chatTemplate: options.format.chat,
-            systemPrompt: options.format.systemPrompt)
+            systemPrompt: options.format.systemPrompt,
+            bos: bosRecord(harmfulTokens + harmlessTokens, bos: session.tokenizer.bosTokenID, chat: options.format.chat))
         return try measure(
             session, harmful: harmfulTokens, harmless: harmlessTokens, metadata: metadata,
             batchSize: options.batchSize,
             describe: { label, index in (label == "harmful" ? harmful : harmless)[index].prefix(60).debugDescription },
             progress: progress)
+    }
+}
+
+extension ResidualMeasurement {
+    /// `MeasurementMetadata.bos` for these prompts: `template` or `tokenizer` when every prompt begins
+    /// with exactly one BOS (from the chat template, or added to a raw prompt), `none` when none begins
+    /// with BOS (or the model has none), `mixed` otherwise (a doubled BOS counts as mixed).
+    static func bosRecord(_ prompts: [[Int]], bos: Int?, chat: Bool) -> String {
+        guard let bos else { return "none" }
+        let single = prompts.filter { $0.first == bos && $0.dropFirst().first != bos }.count
+        let without = prompts.filter { $0.first != bos }.count
+        if single == prompts.count { return chat ? "template" : "tokenizer" }
+        if without == prompts.count { return "none" }
+        return "mixed"
     }
 }
 
