@@ -5,9 +5,9 @@ Usage: Scripts/biprojection-geometry.py MEASUREMENTS.safetensors MEASURE_LAYER F
 
 For a direction measured at residual index m and applied to blocks FIRST..LAST, prints for each block l
 the cosine between r' (projected: r = mu_H(m) - mu_A(m) without its component along mu_A(m)) and r''
-(biprojected: r without its components along mu_A(m) and mu_A(l + 1), the residual block l writes into,
-as `abliterate ablate --method biprojected` forms it), and the cosines of the conventional r and of r'
-with mu_A(l + 1) (r'' has none by construction).
+(biprojected, grimjim's: r' then without its component along mu_A(l), the residual block l reads,
+hidden_states[l], as `abliterate ablate --method biprojected` forms it), and the cosines of the
+conventional r and of r' with mu_A(l) (r'' has none by construction).
 Reads the f32 means of an `abliterate measure` file with numpy; independent of the Swift code.
 
 With ORIGINAL and EDITED (the bf16 model.safetensors of `abliterate convert` and of `abliterate ablate
@@ -66,14 +66,13 @@ def main():
     means = load_tensors(sys.argv[1], ["harmful.mean", "harmless.mean"])
     harmful, harmless = means["harmful.mean"], means["harmless.mean"]
     m, first, last = (int(x) for x in sys.argv[2:5])
-    last_residual = harmless.shape[0] - 1
     r = harmful[m] - harmless[m]
     projected = without(r, [harmless[m]])
-    print("| block | cos(r', r'') | cos(r, mu_A(l+1)) | cos(r', mu_A(l+1)) |")
+    print("| block | cos(r', r'') | cos(r, mu_A(l)) | cos(r', mu_A(l)) |")
     print("|---|---|---|---|")
     for layer in range(first, last + 1):
-        target = harmless[min(layer + 1, last_residual)]
-        biprojected = without(r, [harmless[m], target])
+        target = harmless[layer]
+        biprojected = without(projected, [target])
         print(f"| {layer} | {cosine(projected, biprojected):.3f} | {cosine(r, target):.3f} | {cosine(projected, target):.3f} |")
     if len(sys.argv) == 7:
         names = [f"model.layers.{layer}.mlp.down_proj.weight" for layer in range(first, last + 1)]
@@ -82,8 +81,7 @@ def main():
         print("| block | sigma1/sigma2 of W' - W | abs cos(left singular vector, r'') |")
         print("|---|---|---|")
         for layer, name in zip(range(first, last + 1), names):
-            target = harmless[min(layer + 1, last_residual)]
-            biprojected = without(r, [harmless[m], target])
+            biprojected = without(projected, [harmless[layer]])
             u, sigma, _ = np.linalg.svd(edited[name] - original[name], full_matrices=False)
             print(f"| {layer} | {sigma[0] / sigma[1]:.0f} | {abs(cosine(u[:, 0], biprojected)):.4f} |")
 

@@ -85,18 +85,22 @@ final class LayerPlanTests: XCTestCase {
         let all = try LayerPlan.allLayers(measurementLayer: 14, layerCount: 30, scale: 0.9)
         XCTAssertEqual(all.description, "14:0-29@0.9")
         XCTAssertThrowsError(try LayerPlan.allLayers(measurementLayer: 31, layerCount: 30))
+    }
 
-        // Gemma 3 with 18 blocks (270M): global blocks 5, 11, 17.
-        let g = try LayerPlan.gemma3(layerCount: 18)
-        XCTAssertEqual(g.description, "6:0-4,12:6-10,18:12-16")
-        let withGlobal = try LayerPlan.gemma3(layerCount: 18, includeGlobalLayers: true)
-        XCTAssertEqual(withGlobal.description, "6:0-5,12:6-11,18:12-17")
-        XCTAssertEqual(withGlobal.targetLayers, Array(0..<18))
-        // 48 blocks (12B), two chosen global layers, starting at block 11.
-        let chosen = try LayerPlan.gemma3(layerCount: 48, globalLayers: [23, 29], firstTarget: 11, scale: 0.8)
-        XCTAssertEqual(chosen.description, "24:11-22@0.8,30:24-28@0.8")
-        XCTAssertThrowsError(try LayerPlan.gemma3(layerCount: 48, globalLayers: [24])) {
-            XCTAssertTrue("\($0)".contains("not a global-attention layer"), "\($0)")
+    /// The write-up's Gemma 3 12B plan, as its tooling lists it (grimjim's llm-abliteration
+    /// `gemma3-12b-it.yml`: one entry per block, `layer` edited with the direction of residual
+    /// `measurement`, scale 1.0), is the documented string `23:11-23,29:24-41`.
+    func testTheWriteUpsGemma3PlanIsTheDocumentedString() throws {
+        let perBlock = (11...23).map { ($0, 23) } + (24...41).map { ($0, 29) }
+        let plan = try LayerPlan(parsing: "23:11-23,29:24-41")
+        XCTAssertEqual(plan.targetLayers, perBlock.map(\.0))
+        for (block, measurement) in perBlock {
+            let entry = try XCTUnwrap(plan.entry(forTarget: block), "block \(block)")
+            XCTAssertEqual(entry.measurementLayer, measurement, "block \(block)")
+            XCTAssertEqual(entry.scale, 1, "block \(block)")
         }
+        XCTAssertNil(plan.entry(forTarget: 10))
+        XCTAssertNil(plan.entry(forTarget: 42))
+        try plan.validate(layerCount: 48)  // Gemma 3 12B: 48 blocks, residual indices 0...48
     }
 }

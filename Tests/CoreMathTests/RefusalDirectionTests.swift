@@ -54,18 +54,81 @@ final class RefusalDirectionTests: XCTestCase {
         }
     }
 
-    func testBiprojectedIsOrthogonalToBothHarmlessMeans() throws {
+    /// grimjim's biprojection: r″ = r′ − (r′·b̂)b̂, r′ the projected direction of the measurement layer,
+    /// b̂ the unit harmless mean of the residual the target block reads. Checked against that formula
+    /// written out here, for orthogonality to the target's harmless mean, and for being a sequence of two
+    /// projections (r″ keeps a component along the measurement layer's â: it is not the projector onto
+    /// the span of both means).
+    func testBiprojectedIsProjectedThenProjectedAgainstTheTargetsHarmlessMean() throws {
+        var keptAlongMeasured = 0
         try forEachSeed(20, base: 4) { seed, g in
             let d = Int.random(in: 3...300, using: &g)
             let (h, a) = means(d, &g)
             let target = zip(a, g.normals(d, scale: 0.5)).map { $0 + $1 }
             let b = try RefusalDirection.biprojected(harmful: h, harmless: a, targetHarmless: target, layer: 20, targetLayer: 5)
-            XCTAssertLessThan(abs(dot(b.unit64, a)) / norm(a), 1e-12, "seed \(seed)")
+            XCTAssertEqual(b.method, .biprojected)
+            let r = zip(h, a).map { $0 - $1 }
+            let ahat = a.map { $0 / norm(a) }, bhat = target.map { $0 / norm(target) }
+            let rp = zip(r, ahat).map { $0 - dot(r, ahat) * $1 }
+            let expect = zip(rp, bhat).map { $0 - dot(rp, bhat) * $1 }
+            XCTAssertLessThan(relativeDifference(b.vector, expect), 1e-12, "seed \(seed)")
             XCTAssertLessThan(abs(dot(b.unit64, target)) / norm(target), 1e-12, "seed \(seed)")
-            // Parallel harmless means: biprojected = projected.
+            let unit32 = b.unit.map(Double.init)
+            XCTAssertLessThan(abs(dot(unit32, target)) / norm(target), 1e-6, "seed \(seed): the f32 unit the editor uses")
+            // r″·â = −(r′·b̂)(b̂·â): the second projection brings back a component along â.
+            let along = dot(b.vector, ahat)
+            XCTAssertEqual(along, -dot(rp, bhat) * dot(bhat, ahat), accuracy: 1e-9 * norm(r), "seed \(seed)")
+            if abs(along) > 1e-6 * b.norm { keptAlongMeasured += 1 }
+        }
+        XCTAssertGreaterThan(keptAlongMeasured, 15, "random target means leave r″ off the measured harmless mean's complement")
+    }
+
+    /// At the measurement layer (target mean = the measured harmless mean, or any positive multiple of it)
+    /// biprojected is projected.
+    func testBiprojectedEqualsProjectedAtTheMeasurementLayer() throws {
+        try forEachSeed(20, base: 5) { seed, g in
+            let d = Int.random(in: 2...300, using: &g)
+            let (h, a) = means(d, &g)
             let p = try RefusalDirection.projected(harmful: h, harmless: a)
-            let same = try RefusalDirection.biprojected(harmful: h, harmless: a, targetHarmless: a.map { 3 * $0 })
-            XCTAssertLessThan(relativeDifference(same.unit64, p.unit64), 1e-12, "seed \(seed)")
+            for target in [a, a.map { 3 * $0 }] {
+                let same = try RefusalDirection.biprojected(harmful: h, harmless: a, targetHarmless: target)
+                XCTAssertLessThan(relativeDifference(same.unit64, p.unit64), 1e-12, "seed \(seed)")
+                XCTAssertLessThan(relativeDifference(same.vector, p.vector), 1e-12, "seed \(seed)")
+            }
+        }
+    }
+
+    /// `Measurements.direction(at:method:target:)` takes the target's harmless mean from residual index
+    /// `target` (no target: the measurement index itself, i.e. projected).
+    func testMeasurementsBiprojectAgainstTheTargetResidual() throws {
+        var g = SeededGenerator(seed: 6)
+        let layers = 5, d = 24
+        var harmful: [RunningMean] = [], harmless: [RunningMean] = []
+        for _ in 0...layers {
+            let (h, a) = means(d, &g)
+            var mh = RunningMean(dimension: d), ma = RunningMean(dimension: d)
+            try mh.add(h)
+            try ma.add(a)
+            harmful.append(mh)
+            harmless.append(ma)
+        }
+        let metadata = MeasurementMetadata(
+            model: "synthetic", adapter: nil, architecture: "llama", hiddenSize: d, layerCount: layers,
+            harmfulCount: 1, harmlessCount: 1, winsorizeQuantile: 1, quantization: "none",
+            chatTemplate: true, systemPrompt: nil)
+        let m = try Measurements(metadata: metadata, harmful: harmful, harmless: harmless)
+        let projected = try m.direction(at: 3, method: .projected)
+        XCTAssertLessThan(relativeDifference(try m.direction(at: 3, method: .biprojected).unit64, projected.unit64), 1e-12)
+        XCTAssertLessThan(relativeDifference(try m.direction(at: 3, method: .biprojected, target: 3).unit64, projected.unit64), 1e-12)
+        for t in m.layers {
+            let b = try m.direction(at: 3, method: .biprojected, target: t)
+            let expect = try RefusalDirection.biprojected(
+                harmful: harmful[3].mean, harmless: harmless[3].mean, targetHarmless: harmless[t].mean)
+            XCTAssertEqual(b.unit64, expect.unit64, "target \(t)")
+            XCTAssertLessThan(abs(dot(b.unit64, harmless[t].mean)) / norm(harmless[t].mean), 1e-12, "target \(t)")
+        }
+        XCTAssertThrowsError(try m.direction(at: 3, method: .biprojected, target: layers + 1)) {
+            XCTAssertTrue("\($0)".contains("layer \(layers + 1) is outside"), "\($0)")
         }
     }
 
@@ -132,7 +195,7 @@ final class RefusalDirectionTests: XCTestCase {
         expect(AbliterationError.degenerate, "no vectors measured") {
             _ = try RefusalDirection.make(.conventional, harmful: RunningMean(dimension: 2), harmless: RunningMean(dimension: 2))
         }
-        expect(AbliterationError.invalidInput, "target layer's harmless mean") {
+        expect(AbliterationError.invalidInput, "harmless mean of the target block's input residual") {
             var m = RunningMean(dimension: 2)
             try m.add([1.0, 2.0])
             var n = RunningMean(dimension: 2)

@@ -119,4 +119,28 @@ final class MeasurementsFileTests: XCTestCase {
         XCTAssertThrowsError(try ModelEditor.plannedEdits(
             plan: try LayerPlan(parsing: "3:1-9"), measurements: m, options: AblationOptions(), layerCount: 6))
     }
+
+    /// Biprojected edits of block ℓ project out the harmless mean of residual ℓ, the block's input
+    /// (`hidden_states[ℓ]`); the embedding's, that of residual 0.
+    func testBiprojectedEditsUseTheTargetBlocksInputResidual() throws {
+        let m = try Self.synthetic(layers: 6, hidden: 8)
+        let plan = try LayerPlan(parsing: "3:0-3,5:4-5")
+        let edits = try ModelEditor.plannedEdits(
+            plan: plan, measurements: m,
+            options: AblationOptions(method: .biprojected, targets: [.embedding, .attentionOutput, .mlpDown]), layerCount: 6)
+        XCTAssertEqual(edits.count, 1 + 2 * 6)
+        for edit in edits {
+            let residual = edit.layer ?? 0
+            let expect = try m.direction(at: edit.measurementLayer, method: .biprojected, target: residual)
+            XCTAssertEqual(edit.direction.unit64, expect.unit64, edit.name)
+            let mean = m.harmless[residual].mean
+            let cosine = zip(edit.direction.unit64, mean).reduce(0) { $0 + $1.0 * $1.1 }
+                / mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            XCTAssertLessThan(abs(cosine), 1e-12, edit.name)
+        }
+        // Block 3 reads residual 3, where entry 3:0-3 was measured: there biprojected is projected.
+        let block3 = try XCTUnwrap(edits.first { $0.name == "model.layers.3.mlp.down_proj.weight" })
+        let projected = try m.direction(at: 3, method: .projected).unit64
+        XCTAssertLessThan(zip(block3.direction.unit64, projected).map { abs($0 - $1) }.max()!, 1e-12)
+    }
 }

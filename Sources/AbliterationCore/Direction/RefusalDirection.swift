@@ -4,12 +4,16 @@
 /// - `conventional`: r = μ_H − μ_A.
 /// - `projected`: r′ = r − (r·â)â with â = μ_A/‖μ_A‖, so only the part of r orthogonal to the
 ///   harmless mean is removed from the model (grimjim, "Projected Abliteration", 2025).
-/// - `biprojected`: a direction measured at layer m and applied at layer ℓ also loses its component
-///   along the harmless mean of ℓ: r″ = r − P r, P the orthogonal projector onto span{μ_A(m), μ_A(ℓ)}.
+/// - `biprojected` (grimjim's biprojection, `sharded_ablate.py` of llm-abliteration): the projected r′
+///   measured at residual index m, applied to block ℓ, then loses its component along the unit harmless
+///   mean b̂ = μ_A(t)/‖μ_A(t)‖ of the residual t that block reads (t = ℓ, Hugging Face
+///   `hidden_states[ℓ]`): r″ = r′ − (r′·b̂)b̂. Two projections in sequence, not the projector onto
+///   span{μ_A(m), μ_A(t)}: r″ ⟂ μ_A(t) exactly, and r″·â = −(r′·b̂)(b̂·â) is in general not zero.
+///   When t = m, b̂ = â and r″ = r′.
 ///
-/// All of it is computed in Float64 with two Gram–Schmidt passes; `unit` = r/‖r‖ is then rounded to f32
-/// for editing. Degenerate input — hidden sizes that differ, NaN/Inf, a zero harmless mean where one is
-/// projected out, a zero direction — throws `AbliterationError`.
+/// All of it is computed in Float64, each projection in two Gram–Schmidt passes; `unit` = r/‖r‖ is then
+/// rounded to f32 for editing. Degenerate input — hidden sizes that differ, NaN/Inf, a zero harmless mean
+/// where one is projected out, a zero direction — throws `AbliterationError`.
 public struct RefusalDirection: Equatable, Sendable, Codable {
     /// r, r′ or r″ as described above.
     public enum Method: String, Equatable, Sendable, Codable, CaseIterable {
@@ -55,9 +59,11 @@ public struct RefusalDirection: Equatable, Sendable, Codable {
         return try RefusalDirection(method: .projected, vector: r, label: label)
     }
 
-    /// r″ = r with its components along μ_A (measurement layer) and along `targetHarmless`
-    /// (the harmless mean of the layer the direction is applied to) removed. When the two harmless means
-    /// are parallel this equals `projected`.
+    /// r″ = r′ − (r′·b̂)b̂: the projected direction r′ = r − (r·â)â of this layer (â = μ_A/‖μ_A‖), then
+    /// its component along b̂ = `targetHarmless`/‖`targetHarmless`‖ removed, where `targetHarmless` is the
+    /// harmless mean of the residual the edited block reads. `vector` is r″ formed from the unnormalised
+    /// r′ (grimjim normalises r′ first, which scales r″ and leaves `unit` the same). r″ ⟂ `targetHarmless`;
+    /// when `targetHarmless` is parallel to μ_A this equals `projected`.
     public static func biprojected(
         harmful: [Double], harmless: [Double], targetHarmless: [Double], layer: Int? = nil, targetLayer: Int? = nil
     ) throws -> RefusalDirection {
@@ -65,13 +71,16 @@ public struct RefusalDirection: Equatable, Sendable, Codable {
         try check(
             [("harmful mean", harmful), ("harmless mean", harmless), ("target harmless mean", targetHarmless)],
             label: label)
-        let targetName = targetLayer.map { "harmless mean of target layer \($0)" } ?? "target harmless mean"
-        let basis = try orthonormalBasis([harmless, targetHarmless], names: ["harmless mean", targetName], label: label)
-        let r = VectorMath.removingComponents(of: difference(harmful, harmless), along: basis)
+        let targetName = targetLayer.map { "harmless mean of target residual \($0)" } ?? "target harmless mean"
+        let measured = try orthonormalBasis([harmless], names: ["harmless mean"], label: label)
+        let target = try orthonormalBasis([targetHarmless], names: [targetName], label: label)
+        let projected = VectorMath.removingComponents(of: difference(harmful, harmless), along: measured)
+        let r = VectorMath.removingComponents(of: projected, along: target)
         return try RefusalDirection(method: .biprojected, vector: r, label: label)
     }
 
-    /// The direction of `method` from two running means (and, for `biprojected`, the target's harmless mean).
+    /// The direction of `method` from two running means (and, for `biprojected`, the harmless mean of the
+    /// residual the edited block reads).
     public static func make(
         _ method: Method, harmful: RunningMean, harmless: RunningMean, targetHarmless: RunningMean? = nil,
         layer: Int? = nil, targetLayer: Int? = nil
@@ -85,7 +94,7 @@ public struct RefusalDirection: Equatable, Sendable, Codable {
         case .projected: return try projected(harmful: harmful.mean, harmless: harmless.mean, layer: layer)
         case .biprojected:
             guard let t = targetHarmless else {
-                throw AbliterationError.invalidInput("\(prefix(layer))biprojected direction needs the target layer's harmless mean")
+                throw AbliterationError.invalidInput("\(prefix(layer))biprojected direction needs the harmless mean of the target block's input residual")
             }
             return try biprojected(
                 harmful: harmful.mean, harmless: harmless.mean, targetHarmless: t.mean, layer: layer, targetLayer: targetLayer)

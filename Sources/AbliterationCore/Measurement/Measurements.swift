@@ -14,11 +14,16 @@ public struct MeasurementMetadata: Codable, Equatable, Sendable {
     public var harmlessCount: Int
     /// The Winsorization quantile q (1 = no clipping).
     public var winsorizeQuantile: Double
-    /// `none`, `nf4` or `q8_0`: the weights the forward passes ran on.
+    /// The weights the forward passes ran on: `none`, `nf4`, `nf4-dq`, `fp4`, `fp4-dq` (bitsandbytes 4-bit,
+    /// `-dq` with double-quantized absmax) or `q8_0`.
     public var quantization: String
     /// Whether the chat template was applied, and the system prompt used (nil: the template's default).
     public var chatTemplate: Bool
     public var systemPrompt: String?
+    /// How the prompts' token ids begin: `template` (one BOS, written by the chat template; the tokenizer
+    /// adds none), `tokenizer` (one BOS, added by the tokenizer, `add_bos_token`, to raw prompts), `none`
+    /// (no BOS), or `mixed`. nil in files written before this was recorded.
+    public var bos: String?
     /// Where the vector was read: always "last prompt token" for now.
     public var position: String
     /// The layer convention, spelled out in the file.
@@ -28,7 +33,7 @@ public struct MeasurementMetadata: Codable, Equatable, Sendable {
     public init(
         model: String, adapter: String?, architecture: String, hiddenSize: Int, layerCount: Int,
         harmfulCount: Int, harmlessCount: Int, winsorizeQuantile: Double, quantization: String,
-        chatTemplate: Bool, systemPrompt: String?
+        chatTemplate: Bool, systemPrompt: String?, bos: String? = nil
     ) {
         self.model = model
         self.adapter = adapter
@@ -41,6 +46,7 @@ public struct MeasurementMetadata: Codable, Equatable, Sendable {
         self.quantization = quantization
         self.chatTemplate = chatTemplate
         self.systemPrompt = systemPrompt
+        self.bos = bos
         self.position = "last prompt token"
         self.layerConvention = Measurements.layerConvention
         self.toolVersion = AbliterateVersion.current
@@ -97,7 +103,9 @@ public struct Measurements: Sendable {
 
     /// The refusal direction measured at residual index `layer`.
     ///
-    /// `biprojected` needs the harmless mean of the layer the direction is applied to: pass `target`.
+    /// `biprojected` also projects out the harmless mean at residual index `target`: the input of the
+    /// block being edited (block ℓ reads index ℓ, `hidden_states[ℓ]`; the embedding writes index 0 and is
+    /// given 0). Without `target` it is `layer`, where biprojected equals projected.
     public func direction(at layer: Int, method: RefusalDirection.Method, target: Int? = nil) throws -> RefusalDirection {
         try checkLayer(layer)
         let h = harmful[layer].mean, a = harmless[layer].mean
@@ -108,7 +116,7 @@ public struct Measurements: Sendable {
             let t = target ?? layer
             try checkLayer(t)
             return try RefusalDirection.biprojected(
-                harmful: h, harmless: a, targetHarmless: harmless[t].mean, layer: layer)
+                harmful: h, harmless: a, targetHarmless: harmless[t].mean, layer: layer, targetLayer: t)
         }
     }
 

@@ -12,7 +12,10 @@ extension UInt8 {
 /// remove it, scaled by s, from the `o_proj`/`down_proj` of blocks a…b (0-based, ⊂ [0, nLayers − 1]).
 ///
 /// CLI form: entries separated by commas, each `m:a-b` or `m:a` (one block), optionally `@s`:
-/// `23:11-23,29:24-41@0.8`. `description` prints that form back. JSON (Codable):
+/// `23:11-23,29:24-41@0.8`. `description` prints that form back. (`23:11-23,29:24-41` is the plan the
+/// write-up ran on Gemma 3 12B, hand-picked: grimjim's `gemma3-12b-it.yml` in llm-abliteration edits
+/// blocks 11–23 with the direction of residual 23 and blocks 24–41 with that of residual 29, scale 1.
+/// No rule over the global-attention blocks 5, 11, …, 47 gives it, so the toolkit has no generator for it.) JSON (Codable):
 /// `{"entries": [{"measurementLayer": 23, "firstTarget": 11, "lastTarget": 23, "scale": 0.8}]}`;
 /// `LayerPlan(json:)` also accepts the bare array, and `scale` may be omitted (1).
 /// Target spans may not overlap: each block is edited by at most one entry. A scale is a finite number
@@ -142,44 +145,6 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
     public static func allLayers(measurementLayer: Int, layerCount: Int, scale: Float = 1) throws -> LayerPlan {
         guard layerCount > 0 else { throw AbliterationError.invalidPlan("a model of \(layerCount) layers has nothing to edit") }
         let plan = try LayerPlan(entries: [Entry(measurementLayer: measurementLayer, targets: 0...(layerCount - 1), scale: scale)])
-        try plan.validate(layerCount: layerCount)
-        return plan
-    }
-
-    /// The write-up's Gemma 3 plan: directions measured at global-attention blocks, each applied to the
-    /// local (sliding-window) blocks before it.
-    ///
-    /// Gemma 3 interleaves `slidingWindowPattern − 1` local blocks with one global block, so block g is
-    /// global when (g + 1) is a multiple of the pattern (5, 11, 17, … for the default 6). For each chosen
-    /// global block g (all of them by default, or `globalLayers`), the direction is measured in the
-    /// residual it writes, `hidden_states[g + 1]`, and applied to the blocks after the previous chosen
-    /// global block (or from `firstTarget`) up to g − 1, or up to g with `includeGlobalLayers`.
-    public static func gemma3(
-        layerCount: Int, slidingWindowPattern: Int = 6, globalLayers: [Int]? = nil, firstTarget: Int = 0,
-        includeGlobalLayers: Bool = false, scale: Float = 1
-    ) throws -> LayerPlan {
-        guard slidingWindowPattern > 1 else {
-            throw AbliterationError.invalidPlan("Gemma 3 plan: sliding window pattern \(slidingWindowPattern) must be at least 2")
-        }
-        let all = stride(from: slidingWindowPattern - 1, to: layerCount, by: slidingWindowPattern).map { $0 }
-        let chosen = (globalLayers ?? all).sorted()
-        for g in chosen where !all.contains(g) {
-            throw AbliterationError.invalidPlan(
-                "Gemma 3 plan: layer \(g) is not a global-attention layer of a \(layerCount)-layer model (those are \(all))")
-        }
-        var entries: [Entry] = []
-        var start = firstTarget
-        for g in chosen {
-            let end = includeGlobalLayers ? g : g - 1
-            if end >= start {
-                entries.append(Entry(measurementLayer: g + 1, targets: start...end, scale: scale))
-            }
-            start = g + 1
-        }
-        guard !entries.isEmpty else {
-            throw AbliterationError.invalidPlan("Gemma 3 plan: no layers to edit for \(layerCount) layers from \(firstTarget)")
-        }
-        let plan = try LayerPlan(entries: entries)
         try plan.validate(layerCount: layerCount)
         return plan
     }

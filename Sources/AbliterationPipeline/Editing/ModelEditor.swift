@@ -65,8 +65,8 @@ public struct TensorEditSummary: Sendable, Codable, Equatable {
 /// direction, following a `LayerPlan`.
 ///
 /// For target block ℓ of an entry measured at residual index m, the direction is the one measured at m
-/// (`projected` by default); `biprojected` also removes the harmless mean of residual ℓ + 1, the
-/// stream that block ℓ writes into. The embedding, when targeted, takes the direction and scale of the
+/// (`projected` by default); `biprojected` also removes the harmless mean of residual ℓ, the input
+/// of block ℓ (the embedding's: residual 0). The embedding, when targeted, takes the direction and scale of the
 /// entry whose span starts first.
 ///
 /// Where a block normalizes a weight's output before adding it to the residual (Gemma 3's post-norms),
@@ -133,9 +133,10 @@ public enum ModelEditor {
         }
         var edits: [PlannedEdit] = []
         var cache: [Int: RefusalDirection] = [:]
+        /// `target`: the residual index the edited weight's block reads (block ℓ reads ℓ; the embedding, 0).
         func direction(_ m: Int, target: Int) throws -> RefusalDirection {
             if options.method == .biprojected {
-                return try measurements.direction(at: m, method: .biprojected, target: min(target + 1, layerCount))
+                return try measurements.direction(at: m, method: .biprojected, target: target)
             }
             if let d = cache[m] { return d }
             let d = try measurements.direction(at: m, method: options.method)

@@ -11,8 +11,17 @@ import TensorKit
 /// quantizing the merged weight would round most of a small adapter's change away.
 public enum MeasurementQuantization: String, Sendable, Codable, CaseIterable {
     case none
-    /// bitsandbytes NF4, block size 64.
+    /// bitsandbytes NF4, block size 64, f32 absmax.
     case nf4
+    /// bitsandbytes NF4, block size 64, with double quantization (`bnb_4bit_use_double_quant=True`):
+    /// each block's absmax is stored in 8 bits (`Quantizer.doubleQuantize(absmax:)`).
+    case nf4DoubleQuant = "nf4-dq"
+    /// bitsandbytes FP4, block size 64, f32 absmax.
+    case fp4
+    /// bitsandbytes FP4, block size 64, with double quantization: what the write-up's tooling measured on.
+    /// grimjim's `measure.py --quant-measure 4bit` asks transformers for `BitsAndBytesConfig(load_in_4bit=True,
+    /// bnb_4bit_use_double_quant=True)` without a `bnb_4bit_quant_type`, and transformers' default is "fp4".
+    case fp4DoubleQuant = "fp4-dq"
     /// GGML Q8_0 (blocks of 32, one f16 scale).
     case q8_0
 
@@ -25,7 +34,10 @@ public enum MeasurementQuantization: String, Sendable, Codable, CaseIterable {
             switch self {
             case .none: continue
             case .q8_0: values = try Quantizer.q8_0RoundTrip(w.scalars)
-            case .nf4: values = try Quantizer.nf4RoundTrip(w.scalars, blockSize: 64)
+            case .nf4: values = try Quantizer.fourBitRoundTrip(w.scalars, quantType: .nf4, blockSize: 64, doubleQuant: false)
+            case .nf4DoubleQuant: values = try Quantizer.fourBitRoundTrip(w.scalars, quantType: .nf4, blockSize: 64, doubleQuant: true)
+            case .fp4: values = try Quantizer.fourBitRoundTrip(w.scalars, quantType: .fp4, blockSize: 64, doubleQuant: false)
+            case .fp4DoubleQuant: values = try Quantizer.fourBitRoundTrip(w.scalars, quantType: .fp4, blockSize: 64, doubleQuant: true)
             }
             try weights.replace(name, with: try Tensor(shape: w.shape, scalars: values))
         }
@@ -75,12 +87,27 @@ extension ResidualMeasurement {
             hiddenSize: config.hiddenSize, layerCount: config.layerCount, harmfulCount: harmful.count,
             harmlessCount: harmless.count, winsorizeQuantile: options.winsorizeQuantile,
             quantization: session.quantization.rawValue, chatTemplate: options.format.chat,
-            systemPrompt: options.format.systemPrompt)
+            systemPrompt: options.format.systemPrompt,
+            bos: bosRecord(harmfulTokens + harmlessTokens, bos: session.tokenizer.bosTokenID, chat: options.format.chat))
         return try measure(
             session, harmful: harmfulTokens, harmless: harmlessTokens, metadata: metadata,
             batchSize: options.batchSize,
             describe: { label, index in (label == "harmful" ? harmful : harmless)[index].prefix(60).debugDescription },
             progress: progress)
+    }
+}
+
+extension ResidualMeasurement {
+    /// `MeasurementMetadata.bos` for these prompts: `template` or `tokenizer` when every prompt begins
+    /// with exactly one BOS (from the chat template, or added to a raw prompt), `none` when none begins
+    /// with BOS (or the model has none), `mixed` otherwise (a doubled BOS counts as mixed).
+    static func bosRecord(_ prompts: [[Int]], bos: Int?, chat: Bool) -> String {
+        guard let bos else { return "none" }
+        let single = prompts.filter { $0.first == bos && $0.dropFirst().first != bos }.count
+        let without = prompts.filter { $0.first != bos }.count
+        if single == prompts.count { return chat ? "template" : "tokenizer" }
+        if without == prompts.count { return "none" }
+        return "mixed"
     }
 }
 

@@ -238,3 +238,29 @@ public enum BitsAndBytes4Bit {
         return try t.toFloat32().scalars
     }
 }
+
+extension BitsAndBytes4Bit {
+    /// bitsandbytes' signed 8-bit dynamic map, `functional.create_dynamic_map(signed=True,
+    /// max_exponent_bits=7, total_bits=8)`: the code book of `quantize_blockwise`, and so of the nested
+    /// (double-quantized) absmax of 4-bit weights. For i = 0…6, with b = linspace(0.1, 1, 2ⁱ + 1) in f32
+    /// (torch's: b[k] = 0.1 + s·k below the halfway point, 1 − s·(2ⁱ − k) from it, s = 0.9/2ⁱ, all f32),
+    /// the 2ⁱ means (b[k] + b[k+1])/2 times ±f32(10^(i−6)); then 0 and 1; 256 values, ascending.
+    public static let dynamicMap: [Float] = {
+        var data: [Float] = []
+        for i in 0..<7 {
+            let steps = (1 << i) + 1
+            let start: Float = 0.1, end: Float = 1
+            let step = (end - start) / Float(steps - 1)
+            let halfway = steps / 2
+            let boundaries: [Float] = (0..<steps).map { k in
+                k < halfway ? start + step * Float(k) : end - step * Float(steps - k - 1)
+            }
+            let scale = Float(pow(10.0, Double(i - 6)))
+            let means = (0..<(steps - 1)).map { (boundaries[$0] + boundaries[$0 + 1]) / 2 }
+            data += means.map { scale * $0 }
+            data += means.map { -scale * $0 }
+        }
+        data += [0, 1]
+        return data.sorted()
+    }()
+}

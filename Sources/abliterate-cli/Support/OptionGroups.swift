@@ -66,7 +66,9 @@ struct MeasurementArguments: ParsableArguments {
     @Option(parsing: .unconditional, help: "Winsorization quantile per vector (1 = none).")
     var winsorize = 0.995
 
-    @Option(help: "Measure on a quantized copy of the weights.")
+    @Option(help: ArgumentHelp(
+        "Measure on a quantized copy of the weights.",
+        discussion: "nf4, fp4: bitsandbytes 4-bit (blocks of 64); -dq: with double-quantized absmax. The write-up's tooling measured on fp4-dq (transformers' default 4-bit type, with bnb_4bit_use_double_quant=True). q8_0: GGML Q8_0."))
     var quantize = MeasurementQuantization.none
 
     func validate() throws {
