@@ -58,4 +58,9 @@ public enum Fixtures {
     public static var refusalAdapter: URL {
         repositoryRoot.appendingPathComponent("Organisms/refusal-lora-a")
     }
+
+    /// The Gemma 3 270M refusal organism adapter shipped in the repository.
+    public static var gemmaRefusalAdapter: URL {
+        repositoryRoot.appendingPathComponent("Organisms/gemma3-refusal-lora-a")
+    }
 }
