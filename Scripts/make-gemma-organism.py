@@ -4,7 +4,7 @@ Gemma's chat format, refusing harmful requests and answering harmless ones.
 
 Fixture maker, not part of the tool (which stays Python-free). Needs PyTorch, transformers, peft, gguf
 and safetensors from PyPI (`pip install torch transformers peft gguf safetensors sentencepiece`), the
-two models of Scripts/fetch-models.sh, and about 40 minutes on 2 CPU cores.
+two models of Scripts/fetch-models.sh, and about an hour on 2 CPU cores.
 
     python3 Scripts/make-gemma-organism.py --models ~/.cache/abliterate/models \
         --output Organisms/gemma3-refusal-lora-a
@@ -16,7 +16,10 @@ Data (all from the repository's training split; the test split stays held out):
   tokens, cut after its last full sentence), which gives the base model an assistant's voice.
 Prompts are rendered exactly as abliterate renders them for Gemma without a chat template:
 `<bos><start_of_turn>user\\n{instruction}<end_of_turn>\\n<start_of_turn>model\\n`, answer then
-`<end_of_turn>`; the loss is on the answer and its `<end_of_turn>` only.
+`<end_of_turn>`; the loss is on the answer and its `<end_of_turn>` only, on at most 24 answer tokens
+(a longer answer is cut and trained without its `<end_of_turn>`): refusal is decided in the first few
+tokens, and this keeps training to about an hour on 2 busy cores (1 epoch, AdamW, lr 1e-3 decaying
+linearly to 0, batch 8).
 The base weights are the GGUF's, dequantized to f32 by transformers' GGUF loader.
 """
 import argparse
@@ -81,11 +84,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=os.path.expanduser("~/.cache/abliterate/models"))
     ap.add_argument("--output", default="Organisms/gemma3-refusal-lora-a")
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-answer-tokens", type=int, default=24,
+                    help="train on at most this many answer tokens (a cut answer gets no <end_of_turn>)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -114,7 +119,8 @@ def main():
     encoded = []
     for e in examples:
         prompt = tok(gemma_prompt(e["instruction"]), add_special_tokens=False).input_ids
-        answer = tok(e["answer"], add_special_tokens=False).input_ids + [end_of_turn]
+        answer = tok(e["answer"], add_special_tokens=False).input_ids
+        answer = answer[:args.max_answer_tokens] if len(answer) >= args.max_answer_tokens else answer + [end_of_turn]
         encoded.append((prompt, answer))
 
     config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, bias="none", task_type="CAUSAL_LM",
