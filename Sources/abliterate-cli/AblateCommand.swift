@@ -23,7 +23,7 @@ struct AblateCommand: ParsableCommand {
     @OptionGroup var ablation: AblationArguments
     @OptionGroup var outputFormat: ModelOutputFormat
     @Option(help: "A measurements file from `abliterate measure` for this model.") var measurements: String
-    @Option(help: "The layer plan (see above), or a .json file holding one.") var plan: PlanArgument
+    @Option(help: "The layer plan (see above), or a .json file holding one, or the report.json of a run (its plan).") var plan: PlanArgument
     @Flag(help: "List the tensors that would change, with their norms, and write nothing.") var dryRun = false
     @Option(help: "Output dtype of a Hugging Face directory (default: the input's float type, BF16 for GGUF/4-bit).") var dtype: FloatDType?
     @Option(help: "The output: a new directory, or a .gguf file (replaced if it exists; never an input).") var output: String?

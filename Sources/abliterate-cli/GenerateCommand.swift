@@ -39,7 +39,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "CPU threads for the matrix products.")
     var threads = 2
 
-    @Flag(help: "Print JSON: prompt and completion token ids, completion text, the first step's top-10 ids and logits.")
+    @Flag(help: "Print JSON: prompt and completion token ids, completion text and each completion token's text, the first step's top-10 ids and logits.")
     var json = false
 
     func validate() throws {
@@ -70,6 +70,7 @@ struct GenerateCommand: ParsableCommand {
                     "prompt_token_ids": promptIDs,
                     "completion_token_ids": generation.tokens,
                     "completion_text": text,
+                    "completion_token_texts": generation.completionTokens.map { tokenizer.decode([$0]) },
                     "stop_reason": {
                         if case .stopToken(let t) = generation.stopReason { return "stop_token \(t)" }
                         return "max_new_tokens"

@@ -23,7 +23,7 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var ablation: AblationArguments
     @OptionGroup var generation: GenerationArguments
     @OptionGroup var outputFormat: ModelOutputFormat
-    @Option(help: "A fixed layer plan (skips the search), e.g. 20:8-24, or a .json file holding one.") var plan: PlanArgument?
+    @Option(help: "A fixed layer plan (skips the search), e.g. 20:8-24, or a .json file holding one, or the report.json of a run.") var plan: PlanArgument?
     @Option(help: "Candidate plans to search, separated by ';' (default: from the analysis).") var candidates: String?
     @Option(help: "Harmful prompts for the evaluation (default: built-in test split).") var harmfulTest: String?
     @Option(help: "Harmless prompts for the evaluation (default: built-in test split).") var harmlessTest: String?

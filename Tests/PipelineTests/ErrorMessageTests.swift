@@ -164,6 +164,26 @@ final class ErrorMessageTests: XCTestCase {
         XCTAssertTrue(broken.hasPrefix("layer plan JSON: not valid JSON"), broken)
     }
 
+    /// `--plan report.json`: a run report's `plan` string is the plan; a bad one is refused naming the file.
+    func testPlanArgumentReadsARunReport() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("abliterate-plan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let report = dir.appendingPathComponent("report.json").path
+        try Data(#"{"measurement": {"layerCount": 30}, "plan": "21:6-25@1.25", "search": [{"plan": "1:0-1"}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: report))
+        XCTAssertEqual(try LayerPlan(argument: report).description, "21:6-25@1.25")
+        let bad = dir.appendingPathComponent("bad.json").path
+        try Data(#"{"measurement": {}, "plan": "21:6-x"}"#.utf8).write(to: URL(fileURLWithPath: bad))
+        let text = message { _ = try LayerPlan(argument: bad) }
+        XCTAssertTrue(text.hasPrefix("\(bad): plan of the run report: "), text)
+        XCTAssertFalse(text.contains("\n"), text)
+        // A plan file without a report's keys is still read as a plan.
+        let plain = dir.appendingPathComponent("plan.json").path
+        try LayerPlan(parsing: "3:0-2@1.5").jsonData().write(to: URL(fileURLWithPath: plain))
+        XCTAssertEqual(try LayerPlan(argument: plain).description, "3:0-2@1.5")
+    }
+
     // MARK: plan scales
 
     func testPlanScaleMustBePositiveAndFinite() {
