@@ -42,7 +42,8 @@ fuzz-ci: deps
 ADAPTER := Organisms/refusal-lora-a
 
 # The demo: the plain model's refusal rate (it was never safety-trained), then the whole job on the
-# refusal organism (SmolLM2 + refusal-lora-a): measure, choose a plan, ablate, evaluate before/after.
+# refusal organism (SmolLM2 + refusal-lora-a): measure, choose a plan, ablate, evaluate before/after;
+# then the same edit written as a GGUF file (llama.cpp, Ollama, LM Studio).
 demo: deps models build
 	@echo "== SmolLM2-135M-Instruct as published: refusals on the built-in harmful test prompts"
 	$(BIN) eval --model "$(DEMO_MODEL)"
@@ -51,6 +52,11 @@ demo: deps models build
 	mkdir -p "$(DEMO_OUT)"
 	$(BIN) run --model "$(DEMO_MODEL)" --adapter $(ADAPTER) --output "$(DEMO_OUT)/smollm2-organism-abliterated"
 	@echo "== report: $(DEMO_OUT)/smollm2-organism-abliterated/report.json, chart: $(DEMO_OUT)/smollm2-organism-abliterated/directions.svg"
+	@echo "== the same edit as a GGUF for llama.cpp (the run's measurements and plan; changed tensors in Q8_0)"
+	$(BIN) ablate --model "$(DEMO_MODEL)" --adapter $(ADAPTER) \
+		--measurements "$(DEMO_OUT)/smollm2-organism-abliterated/measurements.safetensors" \
+		--plan "$(DEMO_OUT)/smollm2-organism-abliterated/report.json" \
+		--edited-type q8_0 --output "$(DEMO_OUT)/smollm2-organism-abliterated.gguf"
 
 clean:
 	rm -rf .build $(DEMO_OUT)
