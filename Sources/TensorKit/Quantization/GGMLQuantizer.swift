@@ -198,7 +198,7 @@ public enum GGMLQuantizer {
         }
     }
 
-    /// Q8_0 (34 bytes per block): `d`, then 32 int8 codes (`Quantizer.q8_0`'s arithmetic).
+    /// Q8_0 (34 bytes per block): `d`, then 32 int8 codes (the arithmetic `Quantizer.q8_0` documents; it calls this).
     public static func quantizeQ8_0(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ blockCount: Int) {
         for b in 0..<blockCount {
             let x = src + 32 * b

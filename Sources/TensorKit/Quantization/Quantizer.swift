@@ -13,21 +13,7 @@ public enum Quantizer {
         let blocks = values.count / 32
         var out = [UInt8](repeating: 0, count: blocks * 34)
         guard blocks > 0, let x = values.baseAddress else { return out }
-        out.withUnsafeMutableBytes { raw in
-            for b in 0..<blocks {
-                let xb = x + 32 * b
-                var amax: Float = 0
-                for j in 0..<32 { amax = max(amax, abs(xb[j])) }
-                let d = amax / 127
-                let id: Float = d != 0 ? 1 / d : 0
-                let block = raw.baseAddress! + 34 * b
-                block.storeBytes(of: Precision.f16Bits(d), as: UInt16.self)
-                let qs = (block + 2).assumingMemoryBound(to: Int8.self)
-                for j in 0..<32 {
-                    qs[j] = Int8((xb[j] * id).rounded(.toNearestOrAwayFromZero))
-                }
-            }
-        }
+        out.withUnsafeMutableBytes { GGMLQuantizer.quantizeQ8_0(x, $0.baseAddress!, blocks) }
         return out
     }
 
