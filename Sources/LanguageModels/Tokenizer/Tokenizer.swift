@@ -161,14 +161,14 @@ public final class Tokenizer: @unchecked Sendable {
         utf8.withUnsafeBufferPointer { bytes in
             let segments: [AddedTokenMatcher.Segment] =
                 added.isEmpty ? (bytes.isEmpty ? [] : [.text(0..<bytes.count)]) : added.segments(bytes)
-            for (k, segment) in segments.enumerated() {
+            for segment in segments {
                 switch segment {
                 case .token(let id): out.append(id)
                 case .text(let range):
                     let slice = UnsafeBufferPointer(rebasing: bytes[range])
                     switch vocabulary.model {
                     case .byteLevelBPE: encodeByteLevel(slice, into: &out)
-                    case .sentencePieceBPE: encodeSentencePiece(slice, first: k == 0, into: &out)
+                    case .sentencePieceBPE: encodeSentencePiece(slice, into: &out)
                     }
                 }
             }
@@ -208,7 +208,10 @@ public final class Tokenizer: @unchecked Sendable {
         }
     }
 
-    private func encodeSentencePiece(_ bytes: UnsafeBufferPointer<UInt8>, first: Bool, into out: inout [Int]) {
+    /// One stretch of text between added tokens. With `addSpacePrefix` every stretch gets its own `▁` in
+    /// front, as Hugging Face's `Prepend` normalizer runs on each piece the added tokens leave (and as
+    /// llama.cpp prefixes the text after a special token): `<s>[INST]` is `<s>`, `▁[INST]`.
+    private func encodeSentencePiece(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [Int]) {
         var symbols: [Int32] = []
         symbols.reserveCapacity(bytes.count + 1)
         let space: Unicode.Scalar = "\u{2581}"
@@ -221,7 +224,7 @@ public final class Tokenizer: @unchecked Sendable {
             if ok { symbols.append(contentsOf: fallbacks); return }
             if unknown >= 0 && symbols.last != unknown { symbols.append(unknown) }   // fuse_unk
         }
-        if first && vocabulary.addSpacePrefix { push(space) }
+        if vocabulary.addSpacePrefix { push(space) }
         for s in String(decoding: bytes, as: UTF8.self).unicodeScalars {
             push(s == " " ? space : s)
         }
