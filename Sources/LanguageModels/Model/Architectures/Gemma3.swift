@@ -5,6 +5,10 @@ import TensorKit
 /// GELU-tanh gated MLP, sliding-window local layers (RoPE base `rope_local_base_freq`) and a global
 /// layer every `sliding_window_pattern` blocks (RoPE base `rope_theta` with its scaling), query scale
 /// `query_pre_attn_scalar`^−½. llama.cpp stores every norm weight as 1 + w and does not permute Q/K.
+///
+/// Refused from config.json: `attn_logit_softcapping` other than null (Gemma 3 has no attention soft cap;
+/// transformers 5 reads the key and never applies it, Gemma 2 code would; Docs/checkpoints.md),
+/// `use_bidirectional_attention` (EmbeddingGemma's encoder: not causal) and `attention_bias`.
 enum Gemma3Architecture: ArchitectureDefinition {
     static let schema = ConfigSchema(
         name: "Gemma 3", defaultModelType: "gemma3_text",
@@ -35,15 +39,22 @@ enum Gemma3Architecture: ArchitectureDefinition {
         let finalSoftCap: Double? = try r("final_logit_softcapping")
         let attentionSoftCap: Double? = try r("attn_logit_softcapping")
         let attentionBias = try r("attention_bias") ?? false
+        let bidirectional = try r("use_bidirectional_attention") ?? false
         try common.requireActivation(schema, source: source)
         guard !attentionBias else { throw ModelError.unsupported("\(source): attention_bias is not supported for gemma3") }
+        if let cap = attentionSoftCap {
+            throw ModelError.unsupported(
+                "\(source): attn_logit_softcapping \(cap) is not supported for gemma3 (Gemma 3 has no attention soft cap and transformers ignores the key; set it to null)")
+        }
+        guard !bidirectional else {
+            throw ModelError.unsupported("\(source): use_bidirectional_attention true is not supported for gemma3 (the runtime is causal)")
+        }
         var c = try common.configuration(source: source)
         c.localRopeTheta = localTheta
         c.slidingWindow = slidingWindow
         c.layerSpans = layerTypes ?? ModelConfiguration.gemmaLayerSpans(layerCount: c.layerCount, pattern: pattern)
         c.queryScale = Float(1 / queryPreAttnScalar.squareRoot())
         c.queryKeyNorm = true
-        c.attentionLogitSoftCap = attentionSoftCap.map(Float.init)
         c.finalLogitSoftCap = finalSoftCap.map(Float.init)
         return c
     }
@@ -75,7 +86,7 @@ enum Gemma3Architecture: ArchitectureDefinition {
         let scale = Double(c.queryScale)
         json.set("query_pre_attn_scalar", (1 / (scale * scale)).rounded())
         json.set("final_logit_softcapping", orNull: c.finalLogitSoftCap.map { JSONValue.number(Double($0)) })
-        json.set("attn_logit_softcapping", orNull: c.attentionLogitSoftCap.map { JSONValue.number(Double($0)) })
+        json.set("attn_logit_softcapping", JSONValue.null)
         json.set("attention_bias", false)
     }
 }

@@ -1,7 +1,12 @@
 import TensorKit
 
-/// The `llama` architecture (SmolLM2, Llama 3.x, Mistral / Mistral Nemo): pre-norm blocks,
-/// SiLU-gated MLP, grouped-query attention, RoPE; optional q/k/v biases.
+/// The `llama` architecture (SmolLM2, Llama 3.x) and `mistral` (Mistral 7B, Mistral Nemo): pre-norm
+/// blocks, SiLU-gated MLP, grouped-query attention, RoPE. Mistral's `sliding_window` (transformers'
+/// default 4096 when the key is absent, none when it is null) makes every block attend to that many
+/// positions; q/k/v biases are read from GGUF files only.
+///
+/// A Hugging Face Llama with `attention_bias` or `mlp_bias` is refused: transformers then gives o_proj
+/// and the MLP biases too, which write into the residual stream beside the weights the edit changes.
 enum LlamaArchitecture: ArchitectureDefinition {
     static let schema = ConfigSchema(
         name: "Llama", defaultModelType: "llama",
@@ -18,12 +23,22 @@ enum LlamaArchitecture: ArchitectureDefinition {
         preFeedForwardNorm: "post_attention_layernorm.weight")
 
     static func configuration(_ common: CommonConfiguration, json r: ConfigReader, source: String) throws -> ModelConfiguration {
-        let attentionBias = try r("attention_bias") ?? false
-        let mlpBias = try r("mlp_bias") ?? false
+        let mistral = try r("model_type", as: String.self) == "mistral"
+        // Mistral's attention and MLP have no biases whatever the keys say; Llama's follow them.
+        let attentionBias = mistral ? false : try r("attention_bias") ?? false
+        let mlpBias = mistral ? false : try r("mlp_bias") ?? false
+        let slidingWindow: Int? = mistral ? (r.contains("sliding_window") ? try r("sliding_window") : 4096) : nil
         try common.requireActivation(schema, source: source)
-        guard !mlpBias else { throw ModelError.unsupported("\(source): mlp_bias is not supported") }
+        for (key, set) in [("attention_bias", attentionBias), ("mlp_bias", mlpBias)] where set {
+            throw ModelError.unsupported(
+                "\(source): \(key) true is not supported for llama (biases on o_proj or the MLP write into the residual stream, which the edit leaves as they are)")
+        }
         var c = try common.configuration(source: source)
-        c.attentionBias = attentionBias
+        if let slidingWindow {
+            c.slidingWindow = slidingWindow
+            c.layerSpans = (1...ModelConfiguration.maxLayerCount).contains(c.layerCount)
+                ? Array(repeating: .sliding, count: c.layerCount) : []
+        }
         return c
     }
 
@@ -34,8 +49,14 @@ enum LlamaArchitecture: ArchitectureDefinition {
         return c
     }
 
+    /// A model with a sliding window is written as Mistral (the only Llama-like family with one).
     static func write(_ c: ModelConfiguration, to json: inout ConfigWriter) {
         json.set("attention_bias", c.attentionBias)
         json.set("mlp_bias", false)
+        if let window = c.slidingWindow, c.layerSpans.contains(.sliding) {
+            json.set("architectures", ["MistralForCausalLM"])
+            json.set("model_type", "mistral")
+            json.set("sliding_window", window)
+        }
     }
 }

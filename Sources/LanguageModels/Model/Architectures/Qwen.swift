@@ -1,7 +1,9 @@
 import TensorKit
 
-/// `qwen2` and `qwen3`: the llama block plus q/k/v biases (Qwen 2) or per-head q/k RMSNorm before
-/// RoPE (Qwen 3, plain weight w, with an explicit `head_dim`). llama.cpp's converter does not
+/// `qwen2` and `qwen3`: the llama block plus q/k/v biases (Qwen 2, always: transformers builds them
+/// whatever `attention_bias` says) or per-head q/k RMSNorm before RoPE (Qwen 3, plain weight w, with an
+/// explicit `head_dim`, 128 when absent as in transformers). A Qwen 3 with `attention_bias` (biases on
+/// o_proj too) and a sliding window (`use_sliding_window`) are refused. llama.cpp's converter does not
 /// permute Qwen's Q/K rows.
 enum QwenArchitecture: ArchitectureDefinition {
     static let schema = ConfigSchema(
@@ -16,15 +18,22 @@ enum QwenArchitecture: ArchitectureDefinition {
     static let recipe = LlamaArchitecture.recipe
 
     static func configuration(_ common: CommonConfiguration, json r: ConfigReader, source: String) throws -> ModelConfiguration {
-        let attentionBias: Bool? = try r("attention_bias")
+        let attentionBias = try r("attention_bias") ?? false
         let useSlidingWindow = try r("use_sliding_window") ?? false
         try common.requireActivation(schema, source: source)
         guard !useSlidingWindow else {
             throw ModelError.unsupported("\(source): use_sliding_window is not supported for \(common.architecture.rawValue)")
         }
+        let qwen3 = common.architecture == .qwen3
+        if qwen3 && attentionBias {
+            throw ModelError.unsupported(
+                "\(source): attention_bias true is not supported for qwen3 (a bias on o_proj writes into the residual stream, which the edit leaves as it is)")
+        }
+        var common = common
+        if qwen3 && common.headDim == nil { common.headDim = 128 }
         var c = try common.configuration(source: source)
-        c.attentionBias = attentionBias ?? (c.architecture == .qwen2)
-        c.queryKeyNorm = c.architecture == .qwen3
+        c.attentionBias = !qwen3
+        c.queryKeyNorm = qwen3
         return c
     }
 
@@ -35,7 +44,7 @@ enum QwenArchitecture: ArchitectureDefinition {
         return c
     }
 
-    /// `attention_bias` is written for Qwen 3 only (Qwen 2's default is true).
+    /// `attention_bias` is written for Qwen 3 only (Qwen 2 has its biases whatever the key says).
     static func write(_ c: ModelConfiguration, to json: inout ConfigWriter) {
         json.set("attention_bias", c.architecture == .qwen3 ? c.attentionBias : nil)
         json.set("use_sliding_window", false)

@@ -72,20 +72,26 @@ struct ConfigReader {
     func callAsFunction<T: Decodable>(_ key: String, as type: T.Type = T.self) throws -> T? {
         try container.decodeIfPresent(type, forKey: ConfigKey(key))
     }
+
+    /// Whether the object has `key`, null or not (an absent key takes transformers' default, a null
+    /// one may mean "none").
+    func contains(_ key: String) -> Bool { container.contains(ConfigKey(key)) }
 }
 
 /// A config.json object built key by key; keys are written sorted, so the order of `set` calls
-/// does not matter.
+/// does not matter, and a key set again takes the later value.
 struct ConfigWriter: Encodable {
     private var fields: [(key: String, value: any Encodable)] = []
 
-    /// Writes `value` (an optional that is nil is left out).
+    /// Writes `value` (an optional that is nil is left out, and removes an earlier value).
     mutating func set<T: Encodable>(_ key: String, _ value: T?) {
+        fields.removeAll { $0.key == key }
         if let value { fields.append((key, value)) }
     }
 
     /// Writes `value`, or `null` when it is nil.
     mutating func set<T: Encodable>(_ key: String, orNull value: T?) {
+        fields.removeAll { $0.key == key }
         fields.append((key, value.map { $0 as any Encodable } ?? JSONValue.null))
     }
 
