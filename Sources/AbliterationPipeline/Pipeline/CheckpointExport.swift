@@ -10,7 +10,8 @@ import LanguageModels
 ///   same order under the same names (a multimodal checkpoint's `language_model.…` prefixes, its vision
 ///   tower and projector included); every tensor neither edited nor changed by a merged adapter copied
 ///   byte for byte, the others written in their stored dtype; each shard's `__metadata__` kept, with
-///   `metadata` added (and `format: pt` when anything is added). `config.json`, the index and every other
+///   `metadata` added (and `format: pt` when anything is added). A shard in which nothing changes is
+///   copied whole, so a `convert` without an adapter or `--dtype` writes the input's files unchanged. `config.json`, the index and every other
 ///   top-level file (tokenizer, processor, preprocessor, generation config, chat template, README…) are
 ///   copied byte for byte; weights in other formats (`.bin`, `.pt`, `.pth`, `.ckpt`, `.gguf`, `.h5`,
 ///   `.msgpack`, `.onnx`, other `.safetensors`) and subdirectories are left out, since they would hold
@@ -18,8 +19,10 @@ import LanguageModels
 ///   the shards' sizes then change, and so do the index's `total_size` and the `dtype`/`torch_dtype`
 ///   values of `config.json` (nothing else in either file).
 /// * A GGUF file or a 4-bit checkpoint becomes the text model alone under canonical names: `config.json`
-///   and `generation_config.json` written from the loaded configuration, the tokenizer files, bf16
-///   weights (`dtype` overrides), sharded like a Hugging Face checkpoint when large.
+///   written from the loaded configuration, bf16 weights (`dtype` overrides), sharded like a Hugging Face
+///   checkpoint when large. A 4-bit checkpoint's other files (tokenizer, chat template, generation config,
+///   processor files…) are copied byte for byte, as for a float checkpoint; for a GGUF file the tokenizer
+///   files and `generation_config.json` are written from the loaded tokenizer.
 ///
 /// The directory is written under a temporary name beside the target and renamed when complete; an
 /// existing target, or one that is or holds the input, is refused (`OutputPaths`), and the input is only
@@ -126,6 +129,20 @@ public enum CheckpointExport {
         for shard in source.shards {
             let file = (shard.path as NSString).lastPathComponent
             shardFiles.append(file)
+            // A shard nothing changes (no edit, merge, conversion or added metadata) is the input's file.
+            let untouched = metadata.isEmpty && shard.tensorInfos.allSatisfy { info in
+                outputType(info.dtype) == info.dtype
+                    && modelName[info.name].map { edits[$0] == nil && !weights.modifiedNames.contains($0) } ?? true
+            }
+            if untouched {
+                try AtomicFile.copy(shard.path, to: (temporary as NSString).appendingPathComponent(file))
+                copied += shard.tensorInfos.count
+                tensorCount += shard.tensorInfos.count
+                let bytes = shard.tensorInfos.reduce(0) { $0 + $1.byteCount }
+                sourceBytes += bytes
+                totalBytes += bytes
+                continue
+            }
             let specs = shard.tensorInfos.map { SafetensorsWriter.TensorSpec(name: $0.name, dtype: outputType($0.dtype), shape: $0.shape) }
             var meta = shard.metadata
             if !metadata.isEmpty {
@@ -179,9 +196,11 @@ public enum CheckpointExport {
 
     /// Copies every top-level file of the checkpoint's directory that is not a weight file: byte for
     /// byte, except the index's `total_size` (moved by `sizeChange`) and, when the weights were converted
-    /// to `dtype`, `config.json`'s dtype values. Returns the files copied and the entries left out.
+    /// to `dtype`, `config.json`'s dtype values. Files named in `written` (the caller writes its own) are
+    /// neither copied nor listed. Returns the files copied and the entries left out.
     static func copyOtherFiles(
-        of source: SafetensorsCheckpoint, to temporary: String, dtype requested: DType?, sizeChange: Int
+        of source: SafetensorsCheckpoint, to temporary: String, dtype requested: DType?, sizeChange: Int,
+        written: Set<String> = []
     ) throws -> (copied: [String], skipped: [String]) {
         let directory = source.directory
         let entries: [String]
@@ -193,7 +212,7 @@ public enum CheckpointExport {
         }
         let shardFiles = Set(source.shards.map { ($0.path as NSString).lastPathComponent })
         var copied: [String] = [], skipped: [String] = []
-        for entry in entries.sorted() where !shardFiles.contains(entry) {
+        for entry in entries.sorted() where !shardFiles.contains(entry) && !written.contains(entry) {
             let path = (directory as NSString).appendingPathComponent(entry)
             let destination = (temporary as NSString).appendingPathComponent(entry)
             var isDirectory: ObjCBool = false
@@ -281,12 +300,28 @@ public enum CheckpointExport {
             writer.cancel()
             throw error
         }
+        // A Hugging Face directory (4-bit) gives its other files unchanged: tokenizer, chat template,
+        // generation config, processor files. Its config.json and index describe the 4-bit layout and are
+        // written anew.
+        var copiedFiles: [String] = [], skippedFiles: [String] = []
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: session.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            let source = try SafetensorsCheckpoint(directory: session.path)
+            (copiedFiles, skippedFiles) = try copyOtherFiles(
+                of: source, to: temporary, dtype: nil, sizeChange: 0,
+                written: Set(["config.json", SafetensorsCheckpoint.indexFileName] + writer.shardFileNames))
+        }
         try session.model.configJSON(dtype: torchName(outputType)).write(to: URL(fileURLWithPath: temporary + "/config.json"))
-        try generationConfig(session).write(to: URL(fileURLWithPath: temporary + "/generation_config.json"))
-        try session.tokenizer.writeHuggingFaceFiles(to: temporary)
+        if !copiedFiles.contains("generation_config.json") {
+            try generationConfig(session).write(to: URL(fileURLWithPath: temporary + "/generation_config.json"))
+        }
+        if !copiedFiles.contains("tokenizer.json") {
+            try session.tokenizer.writeHuggingFaceFiles(to: temporary)
+        }
         return Summary(
             directory: temporary, tensorCount: specs.count, copiedTensors: 0, convertedTensors: converted,
-            shardFiles: writer.shardFileNames, totalBytes: writer.totalSize, edits: summaries)
+            shardFiles: writer.shardFileNames, totalBytes: writer.totalSize, edits: summaries,
+            copiedFiles: copiedFiles, skippedFiles: skippedFiles)
     }
 
     static func torchName(_ d: DType) -> String {
