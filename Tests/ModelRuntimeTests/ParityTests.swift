@@ -68,6 +68,8 @@ final class ParityTests: XCTestCase {
             ("llama", "mlp_bias", .bool(true), "config.json: mlp_bias true is not supported for llama"),
             ("qwen3", "attention_bias", .bool(true), "config.json: attention_bias true is not supported for qwen3"),
             ("qwen2", "use_sliding_window", .bool(true), "config.json: use_sliding_window is not supported for qwen2"),
+            ("llama", "rope_parameters", .object(["rope_type": .string("yarn"), "factor": .number(4), "rope_theta": .number(10000)]),
+             "config.json: rope scaling type 'yarn' is not supported"),
             ("gemma3-text", "attn_logit_softcapping", .number(50), "config.json: attn_logit_softcapping 50.0 is not supported for gemma3"),
             ("gemma3-text", "use_bidirectional_attention", .bool(true),
              "config.json: use_bidirectional_attention true is not supported for gemma3"),

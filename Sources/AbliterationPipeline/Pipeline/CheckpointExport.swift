@@ -11,11 +11,11 @@ import LanguageModels
 ///   tower and projector included); every tensor neither edited nor changed by a merged adapter copied
 ///   byte for byte, the others written in their stored dtype; each shard's `__metadata__` kept, with
 ///   `metadata` added (and `format: pt` when anything is added). A shard in which nothing changes is
-///   copied whole, so a `convert` without an adapter or `--dtype` writes the input's files unchanged. `config.json`, the index and every other
-///   top-level file (tokenizer, processor, preprocessor, generation config, chat template, README…) are
-///   copied byte for byte; weights in other formats (`.bin`, `.pt`, `.pth`, `.ckpt`, `.gguf`, `.h5`,
-///   `.msgpack`, `.onnx`, other `.safetensors`) and subdirectories are left out, since they would hold
-///   the unedited model. A requested `dtype` converts every float tensor to it, layout and names kept;
+///   copied whole, so a `convert` without an adapter or `--dtype` writes the input's files unchanged.
+///   `config.json`, the index and every other top-level file (tokenizer, processor, preprocessor,
+///   generation config, chat template, README…) are copied byte for byte; weights in other formats
+///   (`.bin`, `.pt`, `.pth`, `.ckpt`, `.gguf`, `.h5`, `.msgpack`, `.onnx`, other `.safetensors`) and
+///   subdirectories are left out, since they would hold the unedited model. A requested `dtype` converts every float tensor to it, layout and names kept;
 ///   the shards' sizes then change, and so do the index's `total_size` and the `dtype`/`torch_dtype`
 ///   values of `config.json` (nothing else in either file).
 /// * A GGUF file or a 4-bit checkpoint becomes the text model alone under canonical names: `config.json`
