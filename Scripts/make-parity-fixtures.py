@@ -25,6 +25,9 @@ Variants (directory: what it proves):
     gemma3-text-legacy    the same architecture in the older form: rope_theta, rope_local_base_freq,
                           rope_scaling, sliding_window_pattern 2, final_logit_softcapping 30
     mistral-sliding       Mistral with sliding_window 8 and prompts far longer than the window, rope_theta form
+    gemma2                Gemma 2: 4 blocks, window 8 on the even blocks, attn_logit_softcapping 5 (applied by
+                          transformers' eager attention), final_logit_softcapping 10; config.json in the form of
+                          Google's checkpoints (rope_theta, no layer_types)
     gemma3-multimodal     references only: the text model of Tests/Fixtures/gemma3-multimodal-tiny (bf16
                           weights, run in f32), which the test loads from there; chat prompts only
 
@@ -475,6 +478,27 @@ def gemma3_text_legacy():
         legacy=legacy)
 
 
+def gemma2():
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    def legacy(config):
+        # As Google's Gemma 2 checkpoints have it: rope_theta, no layer_types (the even blocks slide).
+        parameters = config.pop("rope_parameters")
+        config["rope_theta"] = parameters.pop("rope_theta")
+        config.pop("layer_types")
+
+    write_fixture(
+        "gemma2", Maker(Gemma2Config, Gemma2ForCausalLM, 61, norm_center=0.0),
+        dict(GEMMA, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, attn_logit_softcapping=5.0,
+             final_logit_softcapping=10.0),
+        lambda d: gemma_tokenizer(d),
+        ablations=[("attn_logit_softcapping", {"attn_logit_softcapping": None}),
+                   ("final_logit_softcapping", {"final_logit_softcapping": None}),
+                   ("sliding_window", {"layer_types": ["full_attention"] * 4}),
+                   ("odd blocks sliding instead of even", {"layer_types": ["full_attention", "sliding_attention"] * 2})],
+        legacy=legacy)
+
+
 def mistral_sliding():
     from transformers import MistralConfig, MistralForCausalLM
 
@@ -530,6 +554,7 @@ FIXTURES = {
     "gemma3-text": gemma3_text,
     "gemma3-text-legacy": gemma3_text_legacy,
     "mistral-sliding": mistral_sliding,
+    "gemma2": gemma2,
     "gemma3-multimodal": gemma3_multimodal,
 }
 

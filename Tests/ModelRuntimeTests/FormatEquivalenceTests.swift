@@ -11,6 +11,7 @@ final class FormatEquivalenceTests: XCTestCase {
     func testLlamaGGUFAndDirectoryAgree() throws { try checkFormatsAgree(.llama) }
     func testQwen2GGUFAndDirectoryAgree() throws { try checkFormatsAgree(.qwen2) }
     func testQwen3GGUFAndDirectoryAgree() throws { try checkFormatsAgree(.qwen3) }
+    func testGemma2GGUFAndDirectoryAgree() throws { try checkFormatsAgree(.gemma2) }
     func testGemma3GGUFAndDirectoryAgree() throws { try checkFormatsAgree(.gemma3) }
 
     private func checkFormatsAgree(_ architecture: ModelArchitecture) throws {

@@ -22,6 +22,7 @@ final class ParityTests: XCTestCase {
     func testGemma3Text() throws { try check("gemma3-text") }
     func testGemma3TextInTheOlderConfigFormWithFinalSoftCap() throws { try check("gemma3-text-legacy") }
     func testMistralSlidingWindow() throws { try check("mistral-sliding") }
+    func testGemma2WithAttentionAndFinalSoftCaps() throws { try check("gemma2") }
     func testGemma3MultimodalTextModel() throws { try check("gemma3-multimodal") }
 
     /// Compares one fixture; returns the largest top-10 logit difference (printed for the docs' table).
@@ -73,6 +74,9 @@ final class ParityTests: XCTestCase {
             ("gemma3-text", "attn_logit_softcapping", .number(50), "config.json: attn_logit_softcapping 50.0 is not supported for gemma3"),
             ("gemma3-text", "use_bidirectional_attention", .bool(true),
              "config.json: use_bidirectional_attention true is not supported for gemma3"),
+            ("gemma2", "attention_bias", .bool(true), "config.json: attention_bias true is not supported for gemma2"),
+            ("gemma2", "use_bidirectional_attention", .bool(true),
+             "config.json: use_bidirectional_attention true is not supported for gemma2"),
         ]
         for (fixture, key, value, message) in cases {
             let json = try fixtureConfig(fixture) { $0[key] = value }
@@ -108,6 +112,54 @@ final class ParityTests: XCTestCase {
         XCTAssertEqual(qwen3.headDim, 128)
         let qwen2 = try configuration(try fixtureConfig("qwen2") { $0["attention_bias"] = .bool(false) })
         XCTAssertTrue(qwen2.attentionBias)
+    }
+
+    /// Gemma 2 without the keys Google's checkpoints leave out or with them null: absent caps are
+    /// transformers' 50 and 30, null ones are none; without `layer_types` the even blocks slide (the
+    /// fixture has no `layer_types`), and `layer_types` overrides that; an absent window is 4096.
+    func testGemma2DefaultsFollowTransformers() throws {
+        let fixture = try configuration(try fixtureConfig("gemma2") { _ in })
+        XCTAssertEqual(fixture.architecture, .gemma2)
+        XCTAssertEqual(fixture.layerSpans, [.sliding, .full, .sliding, .full])
+        XCTAssertEqual(fixture.slidingWindow, 8)
+        XCTAssertEqual(fixture.attentionLogitSoftCap, 5)
+        XCTAssertEqual(fixture.finalLogitSoftCap, 10)
+        XCTAssertEqual(fixture.queryScale, 0.25)
+        XCTAssertNil(fixture.localRopeTheta)
+        XCTAssertFalse(fixture.queryKeyNorm)
+        let absent = try configuration(try fixtureConfig("gemma2") {
+            for key in ["attn_logit_softcapping", "final_logit_softcapping", "sliding_window", "query_pre_attn_scalar"] { $0[key] = nil }
+        })
+        XCTAssertEqual(absent.attentionLogitSoftCap, 50)
+        XCTAssertEqual(absent.finalLogitSoftCap, 30)
+        XCTAssertEqual(absent.slidingWindow, 4096)
+        XCTAssertEqual(absent.queryScale, 1 / 16)
+        let null = try configuration(try fixtureConfig("gemma2") {
+            $0["attn_logit_softcapping"] = .null
+            $0["final_logit_softcapping"] = .null
+        })
+        XCTAssertNil(null.attentionLogitSoftCap)
+        XCTAssertNil(null.finalLogitSoftCap)
+        let typed = try configuration(try fixtureConfig("gemma2") {
+            $0["layer_types"] = .array([.string("full_attention"), .string("sliding_attention"), .string("full_attention"), .string("full_attention")])
+        })
+        XCTAssertEqual(typed.layerSpans, [.full, .sliding, .full, .full])
+        XCTAssertThrowsError(try configuration(try fixtureConfig("gemma2") { $0["attn_logit_softcapping"] = .number(0) })) { error in
+            XCTAssertTrue("\(error)".contains("attn_logit_softcapping 0.0 is not a positive number"), "\(error)")
+        }
+        // What export writes for a Gemma 2 (GGUF or 4-bit input) reads back to the same configuration.
+        let json = try fixture.architecture.definition.configJSON(fixture, dtype: "bfloat16")
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: json) as? [String: Any])
+        XCTAssertEqual(object["model_type"] as? String, "gemma2")
+        XCTAssertEqual(object["architectures"] as? [String], ["Gemma2ForCausalLM"])
+        XCTAssertEqual(try configuration(json), fixture)
+    }
+
+    /// Phi-3 is still refused by name, with the list of what is supported.
+    func testPhi3IsRefusedByName() throws {
+        XCTAssertThrowsError(try ModelArchitecture(identifier: "phi3", source: "config.json")) { error in
+            XCTAssertEqual("\(error)", "config.json: architecture 'phi3' is not supported (supported: llama, mistral, qwen2, qwen3, gemma2, gemma3)")
+        }
     }
 
     /// A generated config.json (GGUF or 4-bit input) of a Mistral with a window says so, and reads back.
@@ -164,7 +216,7 @@ struct ParityReference: Decodable {
     /// The fixtures, in the order the docs list them.
     static let names = [
         "llama", "llama31-rope", "qwen2", "qwen2-untied", "qwen3", "gemma3-text", "gemma3-text-legacy",
-        "mistral-sliding", "gemma3-multimodal",
+        "mistral-sliding", "gemma2", "gemma3-multimodal",
     ]
 
     static func directory(_ name: String) -> String { Fixtures.checkpoint("parity/" + name) }

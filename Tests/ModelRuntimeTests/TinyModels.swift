@@ -25,6 +25,14 @@ struct TinyModel {
                 headCount: 4, kvHeadCount: 2, headDim: 8, rmsNormEpsilon: 1e-6, ropeTheta: 1_000_000,
                 attentionBias: architecture == .qwen2, queryKeyNorm: architecture == .qwen3, tieWordEmbeddings: false,
                 maxPositionEmbeddings: 128, bosTokenID: nil, eosTokenIDs: [2])
+        case .gemma2:
+            // A window of 4 tokens on blocks 0 and 2, and attention and final soft caps low enough to matter.
+            c = ModelConfiguration(
+                architecture: .gemma2, vocabSize: 64, hiddenSize: 32, intermediateSize: 48, layerCount: 4, headCount: 2,
+                kvHeadCount: 1, headDim: 16, rmsNormEpsilon: 1e-6, ropeTheta: 10000, slidingWindow: 4,
+                layerSpans: ModelConfiguration.gemmaLayerSpans(layerCount: 4, pattern: 2), queryScale: 0.25,
+                tieWordEmbeddings: true, maxPositionEmbeddings: 128, bosTokenID: 2, eosTokenIDs: [1], padTokenID: 0,
+                attentionLogitSoftCap: 2, finalLogitSoftCap: 5)
         case .gemma3:
             // A window of 4 tokens, so prompts of 6+ tokens exercise the sliding layers.
             c = ModelConfiguration(
@@ -42,7 +50,7 @@ struct TinyModel {
             let values: [Float]
             if name.hasSuffix("norm.weight") {
                 // Llama/Qwen multiply by w ≈ 1; Gemma by 1 + w with w ≈ 0.
-                let center: Float = architecture == .gemma3 ? 0 : 1
+                let center: Float = architecture.definition.recipe.normPlusOne ? 0 : 1
                 values = (0..<n).map { _ in center + rng.uniform(-0.2, 0.2) }
             } else {
                 values = (0..<n).map { _ in rng.uniform(-0.4, 0.4) }
@@ -77,13 +85,15 @@ struct TinyModel {
         if let bos = c.bosTokenID { metadata.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(bos)))) }
         if let pad = c.padTokenID { metadata.append(("tokenizer.ggml.padding_token_id", .uint32(UInt32(pad)))) }
         if let w = c.slidingWindow { metadata.append(("\(p).attention.sliding_window", .uint32(UInt32(w)))) }
+        if let cap = c.attentionLogitSoftCap { metadata.append(("\(p).attn_logit_softcapping", .float32(cap))) }
+        if let cap = c.finalLogitSoftCap { metadata.append(("\(p).final_logit_softcapping", .float32(cap))) }
         metadata = metadata.map { (key: $0.key, value: metadataOverrides[$0.key] ?? $0.value) }
         var entries: [GGUFWriter.TensorEntry] = []
         for (name, shape, values) in tensors {
             let ggufName = c.architecture.ggufName(name)!
             if ggufName == drop { continue }
             var v = values
-            if c.architecture == .gemma3 && name.hasSuffix("norm.weight") { v = v.map { $0 + 1 } }
+            if c.architecture.definition.recipe.normPlusOne && name.hasSuffix("norm.weight") { v = v.map { $0 + 1 } }
             if c.architecture == .llama && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
                 let heads = name.hasSuffix("q_proj.weight") ? c.headCount : c.kvHeadCount
                 v = permuteRowsLikeLlamaCpp(v, rows: shape[0], heads: heads)

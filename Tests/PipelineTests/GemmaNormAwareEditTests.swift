@@ -59,6 +59,34 @@ final class GemmaNormAwareEditTests: XCTestCase {
         XCTAssertGreaterThan(plain[plain.count / 2], 0.1, "the plain edit leaves a large part of it (Gemma's post-norm gains)")
     }
 
+    /// Gemma 2 has the same post-norms (its recipe is Gemma 3's), so `--edit-direction auto` is norm-aware
+    /// there too, and the edit removes r̂ from every edited block's write: on the `gemma2` parity fixture
+    /// (random weights, so only the math is checked, not a refusal).
+    func testAutoIsNormAwareOnGemma2AndRemovesTheDirectionFromItsWrites() throws {
+        let session = try ModelSession.load(path: Fixtures.checkpoint("parity/gemma2"))
+        XCTAssertEqual(session.model.configuration.architecture, .gemma2)
+        let harmful = PromptSet.evenlySpaced(try PromptSet.builtIn(.harmful, split: .train), count: 8)
+        let harmless = PromptSet.evenlySpaced(try PromptSet.builtIn(.harmless, split: .train), count: 8)
+        let measurements = try ResidualMeasurement.measure(session: session, harmful: harmful, harmless: harmless)
+        let plan = try LayerPlan(parsing: "2:0-3")
+        let r = try measurements.direction(at: 2, method: .projected).unit
+        let test = PromptSet.evenlySpaced(try PromptSet.builtIn(.harmful, split: .test), count: 4)
+            + PromptSet.evenlySpaced(try PromptSet.builtIn(.harmless, split: .test), count: 4)
+        let prompts = try test.map { try session.promptTokens($0) }
+
+        let original = try writesAlong(r, session: session, prompts: prompts, blocks: 0...3)
+        let edits = try ModelEditor.plannedEdits(plan: plan, measurements: measurements, options: AblationOptions(), model: session.model)
+        XCTAssertEqual(ModelEditor.appliedDirectionMode(edits), .normAware, "auto is norm-aware on Gemma 2")
+        XCTAssertEqual(edits.filter { $0.outputGain != nil }.count, 8, "o_proj and down_proj of blocks 0-3")
+        try ModelEditor.apply(plan: plan, measurements: measurements, options: AblationOptions(), to: session.model)
+        let after = try writesAlong(r, session: session, prompts: prompts, blocks: 0...3)
+        let ratios = original.keys.sorted().map { after[$0]! / original[$0]! }
+        print(String(format: "gemma2 fixture: residual write along r̂ after / before over %d block writes, auto (norm-aware): worst %.2e",
+                     ratios.count, ratios.max()!))
+        XCTAssertEqual(ratios.count, 8)
+        XCTAssertLessThanOrEqual(ratios.max()!, 0.01, "every edited block's write keeps ≤ 1% of its component along r̂")
+    }
+
     func testNormAwareIsRefusedForAModelWithoutOutputNorms() throws {
         let session = try ModelSession.load(path: try TestModels.smolLM2())
         let harmful = Array(try PromptSet.builtIn(.harmful, split: .train).prefix(2))

@@ -15,6 +15,7 @@ final class ParityExportTests: XCTestCase {
     /// Each fixture's checkpoint directory.
     static let checkpoints: [(name: String, path: String)] = [
         "llama", "llama31-rope", "qwen2", "qwen2-untied", "qwen3", "gemma3-text", "gemma3-text-legacy", "mistral-sliding",
+        "gemma2",
     ].map { ($0, Fixtures.checkpoint("parity/" + $0)) } + [("gemma3-multimodal", Fixtures.checkpoint("gemma3-multimodal-tiny"))]
 
     /// Side files a real checkpoint directory may hold beside the fixture's own, added to a copy of it.

@@ -47,7 +47,7 @@ struct AblationArguments: ParsableArguments {
     var targets = EditTargetList(argument: "o_proj,down_proj")
 
     @Option(help: ArgumentHelp(
-        "Direction each weight is orthogonalized against: plain (r̂), norm-aware (normalize(g ⊙ r̂), g the gain of the norm a block applies to its output before the residual add, Gemma 3's post-norms) or auto (norm-aware where the model has such norms, plain elsewhere).",
+        "Direction each weight is orthogonalized against: plain (r̂), norm-aware (normalize(g ⊙ r̂), g the gain of the norm a block applies to its output before the residual add, Gemma 2 and 3's post-norms) or auto (norm-aware where the model has such norms, plain elsewhere).",
         valueName: "mode"))
     var editDirection = EditDirectionMode.automatic
 

@@ -1,7 +1,7 @@
 import Foundation
 import TensorKit
 
-/// What differs between architectures, one file each (`Llama.swift`, `Qwen.swift`, `Gemma3.swift`):
+/// What differs between architectures, one file each (`Llama.swift`, `Qwen.swift`, `Gemma2.swift`, `Gemma3.swift`):
 /// config.json defaults, the tensor name table, the block's shape, and the settings beyond the
 /// common core (`CommonConfiguration`). The forward pass reads only this and `ModelConfiguration`.
 protocol ArchitectureDefinition {
@@ -25,7 +25,7 @@ struct BlockRecipe: Sendable {
     enum Activation: Sendable { case silu, geluTanh }
     /// Norm weights are used as (1 + w) in Hugging Face's convention (Gemma).
     var normPlusOne: Bool
-    /// Attention and MLP outputs are normalized before the residual add (Gemma 3's four norms).
+    /// Attention and MLP outputs are normalized before the residual add (Gemma 2 and 3's four norms).
     var sandwichNorms: Bool
     var activation: Activation
     /// Embeddings multiplied by √hidden (Gemma).
@@ -97,6 +97,7 @@ extension ModelArchitecture {
         switch self {
         case .llama: return LlamaArchitecture.self
         case .qwen2, .qwen3: return QwenArchitecture.self
+        case .gemma2: return Gemma2Architecture.self
         case .gemma3: return Gemma3Architecture.self
         }
     }

@@ -7,7 +7,7 @@ import TensorKit
 /// `query_pre_attn_scalar`^−½. llama.cpp stores every norm weight as 1 + w and does not permute Q/K.
 ///
 /// Refused from config.json: `attn_logit_softcapping` other than null (Gemma 3 has no attention soft cap;
-/// transformers 5 reads the key and never applies it, Gemma 2 code would; Docs/checkpoints.md),
+/// transformers 5 reads the key and never applies it, its Gemma 2 code does; Docs/checkpoints.md),
 /// `use_bidirectional_attention` (EmbeddingGemma's encoder: not causal) and `attention_bias`.
 enum Gemma3Architecture: ArchitectureDefinition {
     static let schema = ConfigSchema(
@@ -18,10 +18,8 @@ enum Gemma3Architecture: ArchitectureDefinition {
         activationKey: "hidden_activation", activations: ["gelu_pytorch_tanh", "gelu_tanh"],
         ropeParametersByLayerType: true, multimodalModelType: "gemma3", ggufContextLength: 32768)
     static let blockTensors = BlockTensorNames.inputNorm + BlockTensorNames.queryKeyValue
-        + BlockTensorNames.queryKeyNorms + BlockTensorNames.attentionOutput + [
-            BlockTensorName("post_attention_layernorm.weight", "post_attention_norm.weight"),
-            BlockTensorName("pre_feedforward_layernorm.weight", "ffn_norm.weight"),
-        ] + BlockTensorNames.gatedMLP + [BlockTensorName("post_feedforward_layernorm.weight", "post_ffw_norm.weight")]
+        + BlockTensorNames.queryKeyNorms + BlockTensorNames.attentionOutput + BlockTensorNames.sandwichMiddleNorms
+        + BlockTensorNames.gatedMLP + BlockTensorNames.postFeedForwardNorm
     static let ggufPermutesQueryKey = false
     static let recipe = BlockRecipe(
         normPlusOne: true, sandwichNorms: true, activation: .geluTanh, scaleEmbeddings: true,

@@ -27,6 +27,14 @@ enum BlockTensorNames {
     static let attentionOutput = [BlockTensorName("self_attn.o_proj.weight", "attn_output.weight")]
     /// Llama's norm between attention and MLP (Hugging Face calls it post-attention).
     static let feedForwardNorm = [BlockTensorName("post_attention_layernorm.weight", "ffn_norm.weight")]
+    /// Gemma's norms between attention and MLP: the post-attention norm (applied to the attention output
+    /// before the residual add) and the pre-feed-forward norm (the MLP's input).
+    static let sandwichMiddleNorms = [
+        BlockTensorName("post_attention_layernorm.weight", "post_attention_norm.weight"),
+        BlockTensorName("pre_feedforward_layernorm.weight", "ffn_norm.weight"),
+    ]
+    /// Gemma's norm on the MLP output before the residual add.
+    static let postFeedForwardNorm = [BlockTensorName("post_feedforward_layernorm.weight", "post_ffw_norm.weight")]
     static let gatedMLP = [
         BlockTensorName("mlp.gate_proj.weight", "ffn_gate.weight"),
         BlockTensorName("mlp.up_proj.weight", "ffn_up.weight"),

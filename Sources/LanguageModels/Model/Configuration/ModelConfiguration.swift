@@ -49,7 +49,10 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var bosTokenID: Int?
     public var eosTokenIDs: [Int]
     public var padTokenID: Int?
+    /// Gemma 2's attention soft cap: each score s = (q · k) · scale becomes cap · tanh(s / cap) before the
+    /// mask and softmax; nil for none.
     public var attentionLogitSoftCap: Float?
+    /// Gemma's final soft cap: each logit becomes cap · tanh(logit / cap); nil for none.
     public var finalLogitSoftCap: Float?
 
     public init(
@@ -139,7 +142,8 @@ public struct ModelConfiguration: Sendable, Equatable {
         }
     }
 
-    /// Gemma 3's layer pattern: every `pattern`-th block (1-based) is global, the rest sliding.
+    /// Gemma's layer pattern: every `pattern`-th block (1-based) is global, the rest sliding (Gemma 3: 6,
+    /// Gemma 2: 2, so even 0-based blocks slide).
     /// An out-of-range layer count gets no spans (`validate` reports the count).
     public static func gemmaLayerSpans(layerCount: Int, pattern: Int) -> [AttentionSpan] {
         guard (1...maxLayerCount).contains(layerCount) else { return [] }
