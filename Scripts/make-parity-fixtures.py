@@ -44,7 +44,7 @@ Usage (from the repository root; transformers >= 5, torch, tokenizers, safetenso
     python Scripts/make-parity-fixtures.py            # rewrites every fixture
     python Scripts/make-parity-fixtures.py qwen3      # one fixture
 
-Run with transformers 5.24.0, torch 2.13.0+cpu, tokenizers 0.23.3 (about 10 s on a CPU); the fixtures total 4.7 MB
+Run with transformers 5.24.0, torch 2.13.0+cpu, tokenizers 0.23.3 (about 10 s on a CPU); the fixtures total 5.4 MB
 and the script writes them byte for byte the same each time.
 """
 import json
