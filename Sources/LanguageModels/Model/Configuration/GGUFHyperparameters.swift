@@ -1,3 +1,4 @@
+import Foundation
 import TensorKit
 
 /// The `ARCH.*` keys of a model as llama.cpp's converter (`convert_hf_to_gguf.py`, `TextModel.set_gguf_parameters`
@@ -13,12 +14,12 @@ import TensorKit
 /// | `p.rope.scaling.type` = `linear`, `p.rope.scaling.factor` | a linear `rope_scaling` only (Llama 3's scaling is the `rope_freqs.weight` tensor) |
 /// | `p.rope.freq_base`, `p.rope.freq_base_swa` | float32: the global base; the sliding layers' base (Gemma 3) |
 /// | `p.attention.layer_norm_rms_epsilon` | float32 |
-/// | `p.attention.key_length`, `p.attention.value_length` | uint32 head dim, where the converter writes it (see each architecture) |
+/// | `p.attention.key_length`, `p.attention.value_length` | uint32 head dim, when config.json states `head_dim` (or it is not hidden / heads); see also each architecture |
 ///
 /// then each architecture's own (`ArchitectureDefinition.ggufMetadata`). `general.*` and `tokenizer.*`
 /// keys are written by the pipeline and `Tokenizer.ggufMetadata`.
 extension CommonConfiguration {
-    static func ggufMetadata(_ c: ModelConfiguration, to m: inout GGUFMetadataList) {
+    static func ggufMetadata(_ c: ModelConfiguration, statesHeadDim: Bool, to m: inout GGUFMetadataList) {
         let p = c.architecture.rawValue
         m.set("\(p).block_count", uint32: c.layerCount)
         m.set("\(p).context_length", uint32: c.maxPositionEmbeddings)
@@ -35,7 +36,7 @@ extension CommonConfiguration {
         m.set("\(p).attention.layer_norm_rms_epsilon", .float32(c.rmsNormEpsilon))
         // The converter writes the head dim when config.json states `head_dim`; a configuration whose
         // head dim is not hidden / heads must have stated it, and llama.cpp derives it otherwise.
-        if c.headCount > 0, c.headDim * c.headCount != c.hiddenSize {
+        if statesHeadDim || c.headDim * c.headCount != c.hiddenSize {
             m.set("\(p).attention.key_length", uint32: c.headDim)
             m.set("\(p).attention.value_length", uint32: c.headDim)
         }
@@ -60,9 +61,19 @@ extension LanguageModel {
     /// configuration (llama.cpp would run another model).
     package func ggufHyperparameters(source: String) throws -> GGUFMetadataList {
         var m = GGUFMetadataList()
-        CommonConfiguration.ggufMetadata(configuration, to: &m)
+        CommonConfiguration.ggufMetadata(configuration, statesHeadDim: try configStatesHeadDim(), to: &m)
         try configuration.architecture.definition.ggufMetadata(configuration, to: &m, source: source)
         return m
+    }
+
+    /// Whether the config.json of the directory the model was loaded from states `head_dim` (at its top,
+    /// or in the `text_config` of a multimodal checkpoint); false for a GGUF source.
+    func configStatesHeadDim() throws -> Bool {
+        let path = (source as NSString).appendingPathComponent("config.json")
+        guard try ModelPath.isDirectory(source), FileManager.default.fileExists(atPath: path) else { return false }
+        let data = Data(try InputFile.contents(path, maxBytes: ModelConfiguration.maxConfigFileBytes))
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        return object["head_dim"] != nil || (object["text_config"] as? [String: Any])?["head_dim"] != nil
     }
 
     /// The tensors of the GGUF file in the order written: the architecture's generated tensors (Llama 3's
