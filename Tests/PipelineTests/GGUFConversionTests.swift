@@ -120,7 +120,9 @@ final class GGUFConversionTests: XCTestCase {
         for (k, (architecture, scaling)) in cases.enumerated() {
             let c = Self.tinyConfiguration(architecture, ropeScaling: scaling)
             let hf = "\(dir)/hf\(k)", out = "\(dir)/m\(k).gguf"
-            let tensors = try Self.writeTinyDirectory(c, to: hf)
+            // The first llama's config.json leaves head_dim out (hidden / heads): no key_length then.
+            let statesHeadDim = k != 0
+            let tensors = try Self.writeTinyDirectory(c, to: hf, configEdit: statesHeadDim ? nil : { $0["head_dim"] = nil })
             let session = try ModelSession.load(path: hf)
             let summary = try GGUFConversion.write(session: session, to: out, fileType: .f32)
             let file = try GGUFFile(path: out)
@@ -195,8 +197,34 @@ final class GGUFConversionTests: XCTestCase {
                 XCTAssertEqual(types[3], 3, "<pad> looks special: a control token, as the converter marks it")
                 XCTAssertEqual(file.string("tokenizer.chat_template"), "{{ messages[0]['content'] }}")
             }
-            XCTAssertEqual(file.int("\(architecture.rawValue).attention.key_length"), architecture == .qwen3 || architecture == .gemma3 ? c.headDim : nil, label)
+            XCTAssertEqual(file.int("\(architecture.rawValue).attention.key_length"), statesHeadDim ? c.headDim : nil, label)
+            XCTAssertEqual(file.int("\(architecture.rawValue).attention.value_length"), statesHeadDim ? c.headDim : nil, label)
         }
+    }
+
+    /// A multimodal Gemma 3 checkpoint (`language_model.` names, `text_config`, a global layer every 2nd
+    /// block, the template in chat_template.jinja): the text model, read back the same, with
+    /// `gemma3.attention.sliding_window_pattern` 2 (llama.cpp's default is 6).
+    func testMultimodalGemmaCheckpointGivesItsTextModel() throws {
+        let dir = try temporaryDirectory()
+        let source = Fixtures.checkpoint("gemma3-multimodal-tiny")
+        let session = try ModelSession.load(path: source)
+        let out = dir + "/text.gguf"
+        _ = try GGUFConversion.write(session: session, to: out, fileType: .f32)
+        let file = try GGUFFile(path: out)
+        XCTAssertEqual(file.int("gemma3.attention.sliding_window_pattern"), 2)
+        XCTAssertEqual(file.int("gemma3.attention.sliding_window"), 16)
+        XCTAssertEqual(file.string("general.name"), "gemma3-multimodal-tiny")
+        XCTAssertNotNil(file.string("tokenizer.chat_template"))
+        let back = try ModelSession.load(path: out)
+        XCTAssertEqual(back.model.configuration, session.model.configuration)
+        let prompts = [[2, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 160, 170, 180, 190]]
+        let a = try session.model.forward(batch: prompts, logits: .lastToken).logits!.scalars
+        let b = try back.model.forward(batch: prompts, logits: .lastToken).logits!.scalars
+        XCTAssertLessThanOrEqual(maxAbsDifference(a, b), 1e-5)
+        let message = [ChatMessage(role: "user", content: "Hello there, how are you?")]
+        XCTAssertEqual(try back.tokenizer.encodeChat(messages: message, addGenerationPrompt: true),
+                       try session.tokenizer.encodeChat(messages: message, addGenerationPrompt: true))
     }
 
     /// The converter's types (f16, q8_0 with its F16 fall-back for 48-wide rows) and llama-quantize's
