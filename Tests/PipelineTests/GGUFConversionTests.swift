@@ -214,7 +214,7 @@ final class GGUFConversionTests: XCTestCase {
         let file = try GGUFFile(path: out)
         XCTAssertEqual(file.int("gemma3.attention.sliding_window_pattern"), 2)
         XCTAssertEqual(file.int("gemma3.attention.sliding_window"), 16)
-        XCTAssertEqual(file.string("general.name"), "gemma3-multimodal-tiny")
+        XCTAssertEqual(file.string("general.name"), "Gemma3 Multimodal Tiny")
         XCTAssertNotNil(file.string("tokenizer.chat_template"))
         let back = try ModelSession.load(path: out)
         XCTAssertEqual(back.model.configuration, session.model.configuration)
@@ -225,6 +225,18 @@ final class GGUFConversionTests: XCTestCase {
         let message = [ChatMessage(role: "user", content: "Hello there, how are you?")]
         XCTAssertEqual(try back.tokenizer.encodeChat(messages: message, addGenerationPrompt: true),
                        try session.tokenizer.encodeChat(messages: message, addGenerationPrompt: true))
+    }
+
+    /// `general.name` and `general.size_label` as gguf-py makes them.
+    func testNameAndSizeLabelFollowGGUFPy() {
+        XCTAssertEqual(GGUFConversion.displayName("smol-bf16"), "Smol Bf16")
+        XCTAssertEqual(GGUFConversion.displayName("SmolLM2-135M-Instruct"), "SmolLM2 135M Instruct")
+        XCTAssertEqual(GGUFConversion.displayName("gemma-3-270m-it-v1.2"), "Gemma 3 270m It v1.2")
+        XCTAssertEqual(GGUFConversion.displayName("my_model-x2y"), "My_Model X2Y")
+        XCTAssertEqual(GGUFConversion.sizeLabel(134_515_008), "135M")
+        XCTAssertEqual(GGUFConversion.sizeLabel(268_098_176), "268M")
+        XCTAssertEqual(GGUFConversion.sizeLabel(1_235_814_400), "1.2B")
+        XCTAssertEqual(GGUFConversion.sizeLabel(40_960), "41K")
     }
 
     /// The converter's types (f16, q8_0 with its F16 fall-back for 48-wide rows) and llama-quantize's

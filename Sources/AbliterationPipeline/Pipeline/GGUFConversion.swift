@@ -11,7 +11,8 @@ import LanguageModels
 /// * Names, layout and hyper-parameters: `LanguageModel.ggufTensors`, `ggufLayout` (llama's Q/K rows
 ///   permuted, Gemma's norms as 1 + w) and `ggufHyperparameters` (`ARCH.*` keys); the tokenizer:
 ///   `Tokenizer.ggufMetadata`. Then `general.architecture`, `general.type` (`model`), `general.name` (the
-///   directory's name, the converter's fallback), `general.size_label` (the parameter count as gguf-py
+///   directory's name as the converter titles it when no model card names the model, `displayName`),
+///   `general.size_label` (the parameter count as gguf-py
 ///   rounds it, e.g. `135M`), `general.file_type` (llama.cpp's `LLAMA_FTYPE_*`), `general.quantization_version`
 ///   (2), and the provenance keys (`provenanceKeys`).
 /// * Types (`FileType`, `tensorType`): 1-D tensors and norms F32; every other weight in the file type,
@@ -175,6 +176,26 @@ public enum GGUFConversion {
         return String(format: "%.\(max(2 - digits, 0))f", scaled) + suffix
     }
 
+    /// `general.name` from a directory name, as gguf-py's `Metadata.id_to_title` makes it when nothing else
+    /// names the model: `-` becomes a space, and each all-lowercase word that is not a version (`v1.2`) or
+    /// number-like is title-cased as Python's `str.title` does (`smol-bf16` → `Smol Bf16`).
+    static func displayName(_ directoryName: String) -> String {
+        directoryName.replacingOccurrences(of: "-", with: " ").split(whereSeparator: \.isWhitespace).map { word -> String in
+            let w = String(word)
+            let cased = w.filter(\.isCased)
+            let versionLike = w.first?.isNumber == true
+                || (w.first == "v" && w.count > 1 && w.dropFirst().split(separator: ".", omittingEmptySubsequences: false)
+                    .allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) })
+            guard !cased.isEmpty, cased.allSatisfy(\.isLowercase), !versionLike else { return w }
+            var out = "", previousCased = false
+            for c in w {
+                out += c.isCased ? (previousCased ? c.lowercased() : c.uppercased()) : String(c)
+                previousCased = c.isCased
+            }
+            return out
+        }.joined(separator: " ")
+    }
+
     /// Writes `session` (a Hugging Face directory, loaded without quantization) to the GGUF file `path`
     /// in `fileType`, applying `edits` on the way. Every error names the file and the tensor or key.
     public static func write(
@@ -229,7 +250,7 @@ public enum GGUFConversion {
             var metadata = GGUFMetadataList()
             metadata.set("general.architecture", .string(c.architecture.rawValue))
             metadata.set("general.type", .string("model"))
-            metadata.set("general.name", .string(URL(fileURLWithPath: session.path).standardizedFileURL.lastPathComponent))
+            metadata.set("general.name", .string(displayName(URL(fileURLWithPath: session.path).standardizedFileURL.lastPathComponent)))
             metadata.set("general.size_label", .string(sizeLabel(parameters)))
             metadata.append(contentsOf: try model.ggufHyperparameters(source: configPath))
             metadata.set("general.file_type", .uint32(fileType.llamaFileType))
