@@ -218,6 +218,8 @@ public enum GGUFConversion {
         let c = model.configuration
         let fileType = try requested.resolved(for: weights)
         let configPath = (session.path as NSString).appendingPathComponent("config.json")
+        let directoryName = URL(fileURLWithPath: OutputPaths.resolved(session.path)).lastPathComponent
+        let shownPath = UserText.sanitized(path, limit: 400)
         let plannedEdits = Dictionary(edits.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for name in plannedEdits.keys where !weights.contains(name) {
             throw AbliterationError.invalidInput("\(directory): the model has no tensor '\(name)' to edit")
@@ -239,7 +241,7 @@ public enum GGUFConversion {
         // Metadata: general, hyper-parameters, tokenizer, provenance (the token arrays released once encoded).
         var keys = provenance
         keys["abliterate.tool_version"] = AbliterateVersion.current
-        keys["abliterate.source"] = URL(fileURLWithPath: session.path).standardizedFileURL.lastPathComponent
+        keys["abliterate.source"] = directoryName
         keys["abliterate.adapter"] = session.adapter.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "none"
         keys["abliterate.edited_tensors"] = String(plannedEdits.count)
         keys["abliterate.gguf_type"] = fileType.description
@@ -250,7 +252,7 @@ public enum GGUFConversion {
             var metadata = GGUFMetadataList()
             metadata.set("general.architecture", .string(c.architecture.rawValue))
             metadata.set("general.type", .string("model"))
-            metadata.set("general.name", .string(displayName(URL(fileURLWithPath: session.path).standardizedFileURL.lastPathComponent)))
+            metadata.set("general.name", .string(displayName(directoryName)))
             metadata.set("general.size_label", .string(sizeLabel(parameters)))
             metadata.append(contentsOf: try model.ggufHyperparameters(source: configPath))
             metadata.set("general.file_type", .uint32(fileType.llamaFileType))
@@ -277,13 +279,13 @@ public enum GGUFConversion {
                     }
                     layout = try model.ggufLayout(hf, values.scalars)
                 } else {
-                    throw AbliterationError.invalidInput("\(path): tensor '\(t.name)' has no values")
+                    throw AbliterationError.invalidInput("\(shownPath): tensor '\(t.name)' has no values")
                 }
                 let bytes: [UInt8]
                 do {
                     bytes = try GGMLQuantizer.encode(layout, as: spec.type, tensor: spec.name)
                 } catch {
-                    throw AbliterationError.invalidInput("\(path): tensor '\(spec.name)' (\(t.hfName ?? "generated")): \(error)")
+                    throw AbliterationError.invalidInput("\(shownPath): tensor '\(spec.name)' (\(t.hfName ?? "generated")): \(error)")
                 }
                 try writer.append(spec.name, bytes)
                 encoded[spec.name] = spec.type.name
