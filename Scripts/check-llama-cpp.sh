@@ -2,10 +2,16 @@
 # Does llama.cpp load a GGUF file and generate what our runtime generates?
 #
 #   Scripts/check-llama-cpp.sh MODEL.gguf [LLAMA_CPP_BIN]
+#   Scripts/check-llama-cpp.sh HF_DIRECTORY [LLAMA_CPP_BIN]
 #
 # LLAMA_CPP_BIN (argument or environment): a llama.cpp build's binary directory holding llama-simple
 # (e.g. build/bin after `cmake --build build --target llama-simple`). ABLITERATE: our binary
 # (.build/release/abliterate). TOKENS: tokens generated per prompt (32).
+#
+# A Hugging Face directory is first converted by `abliterate convert DIR --gguf-type $GGUF_TYPE` (f16 by
+# default) into a temporary GGUF, which is then checked as below; and our runtime's completions on the
+# directory itself are compared with ours on the GGUF (the conversion must not change what we generate
+# beyond the type's rounding).
 #
 # For each of 5 fixed raw-text prompts (BOS added as the model says, no chat template) it runs llama.cpp's
 # llama-simple (greedy sampler: temperature 0, top-k 1) and `abliterate generate --raw` (greedy), both
@@ -15,8 +21,9 @@
 # products on Q8_0-rounded activations): where two candidate tokens are nearly tied, the greedy choice can
 # flip, and everything after follows from it.
 #
-# Exit status: 0 when llama.cpp loaded the file and every prompt agreed, 1 when some prompt differed,
-# 2 when llama.cpp failed (file not loaded) or on a usage error. Needs jq.
+# Exit status: 0 when llama.cpp loaded the file and every prompt agreed (for a directory: ours on the
+# directory too), 1 when some prompt differed, 2 when llama.cpp failed (file not loaded) or on a usage
+# error. Needs jq.
 set -euo pipefail
 
 usage() { echo "usage: $0 MODEL.gguf [LLAMA_CPP_BIN]  (or LLAMA_CPP_BIN=DIR)" >&2; exit 2; }
@@ -28,7 +35,7 @@ ABLITERATE=${ABLITERATE:-.build/release/abliterate}
 TOKENS=${TOKENS:-32}
 SIMPLE=$BIN_DIR/llama-simple
 
-[[ -f $MODEL ]] || { echo "check-llama-cpp: $MODEL: no such file" >&2; exit 2; }
+[[ -f $MODEL || -d $MODEL ]] || { echo "check-llama-cpp: $MODEL: no such file or directory" >&2; exit 2; }
 [[ -x $SIMPLE ]] || { echo "check-llama-cpp: $SIMPLE: not an executable (pass the llama.cpp build's bin directory)" >&2; exit 2; }
 [[ -x $ABLITERATE ]] || { echo "check-llama-cpp: $ABLITERATE: not an executable (swift build -c release, or set ABLITERATE)" >&2; exit 2; }
 command -v jq >/dev/null || { echo "check-llama-cpp: jq is needed" >&2; exit 2; }
@@ -44,9 +51,17 @@ PROMPTS=(
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+SOURCE=
+if [[ -d $MODEL ]]; then
+  SOURCE=$MODEL
+  MODEL=$work/converted.gguf
+  echo "source: $SOURCE (Hugging Face directory), converted with --gguf-type ${GGUF_TYPE:-f16}"
+  "$ABLITERATE" convert "$SOURCE" --gguf-type "${GGUF_TYPE:-f16}" --output "$MODEL" | sed 's/^/  /'
+fi
 echo "model: $MODEL"
 echo "llama.cpp: $SIMPLE; ours: $ABLITERATE; $TOKENS tokens per prompt, greedy"
 differed=0
+source_differed=0
 for i in "${!PROMPTS[@]}"; do
   prompt=${PROMPTS[$i]}
   n=$((i + 1))
@@ -56,6 +71,16 @@ for i in "${!PROMPTS[@]}"; do
     exit 2
   fi
   "$ABLITERATE" generate --model "$MODEL" --raw --prompt "$prompt" --max-new-tokens "$TOKENS" --json >"$work/ours.json"
+  if [[ -n $SOURCE ]]; then
+    "$ABLITERATE" generate --model "$SOURCE" --raw --prompt "$prompt" --max-new-tokens "$TOKENS" --json >"$work/source.json"
+    jq -r --slurpfile g "$work/ours.json" --argjson n "$n" '
+      if .completion_token_ids == $g[0].completion_token_ids then "prompt \($n): ours on the directory = ours on the GGUF"
+      else "prompt \($n): ours on the directory DIFFERS from ours on the GGUF: \(.completion_text[0:60] | @json) vs \($g[0].completion_text[0:60] | @json)" end' \
+      "$work/source.json"
+    if ! jq -e --slurpfile g "$work/ours.json" '.completion_token_ids == $g[0].completion_token_ids' "$work/source.json" >/dev/null; then
+      source_differed=$((source_differed + 1))
+    fi
+  fi
 
   # llama.cpp's completion: what follows the first occurrence of the prompt, less the final newline.
   jq -n --rawfile out "$work/llama.out" --arg prompt "$prompt" --slurpfile ours "$work/ours.json" --argjson n "$n" '
@@ -88,9 +113,12 @@ for i in "${!PROMPTS[@]}"; do
       else "  (the text before that token re-tokenizes differently; no logits shown)" end' "$work/step.json"
   fi
 done
-if ((differed == 0)); then
+if [[ -n $SOURCE ]]; then
+  echo "ours on the directory and on the GGUF: $((${#PROMPTS[@]} - source_differed)) of ${#PROMPTS[@]} prompts equal"
+fi
+if ((differed == 0 && source_differed == 0)); then
   echo "all ${#PROMPTS[@]} prompts equal"
 else
-  echo "$differed of ${#PROMPTS[@]} prompts differ"
+  ((differed == 0)) || echo "$differed of ${#PROMPTS[@]} prompts differ"
   exit 1
 fi

@@ -11,7 +11,7 @@ struct AblateCommand: ParsableCommand {
         abstract: "Orthogonalize a model's residual-writing weights against measured refusal directions.",
         discussion: """
             PLAN is `MEASUREMENT_LAYER:FIRST-LAST[@SCALE],...` with 0-based layers, e.g. 20:8-24 or 23:11-23,29:24-41.
-            The output is a new Hugging Face directory (bf16 for GGUF or 4-bit inputs), or, when it ends in .gguf, a GGUF file (GGUF input only) with every tensor not edited and all metadata copied unchanged and the edited tensors re-encoded in their own type (--edited-type to choose another); the input is never modified.
+            The output is a new Hugging Face directory (bf16 for GGUF or 4-bit inputs), or, when it ends in .gguf, a GGUF file: from a GGUF input with every tensor not edited and all metadata copied unchanged and the edited tensors re-encoded in their own type (--edited-type to choose another); from a Hugging Face input the whole model converted as llama.cpp's convert_hf_to_gguf.py does, in --gguf-type. The input is never modified.
             Example:
               abliterate ablate --model SmolLM2-135M-Instruct.Q4_1.gguf --adapter Organisms/refusal-lora-a \\
                   --measurements smollm2.measurements.safetensors --plan 20:8-24 --output smollm2-abliterated
@@ -35,8 +35,8 @@ struct AblateCommand: ParsableCommand {
     func run() throws {
         try reportingErrors("ablate") {
             let gguf = output.map { outputFormat.isGGUF($0) } ?? false
-            let ggufType = try outputFormat.ggufType(output: output ?? "", dtypeGiven: dtype != nil)
-            if let note = outputFormat.adapterNote(adapter: modelOptions.adapter, output: output ?? "") { printError(note) }
+            let ggufTypes = try outputFormat.ggufTypes(output: output ?? "", model: modelOptions.model, dtypeGiven: dtype != nil)
+            if let note = outputFormat.adapterNote(adapter: modelOptions.adapter, output: output ?? "", model: modelOptions.model) { printError(note) }
             if let output, !dryRun {
                 try prepareOutput(output, kind: gguf ? .file : .newDirectory, inputs: [
                     ("--model", modelOptions.model), ("--adapter", modelOptions.adapter),
@@ -48,13 +48,11 @@ struct AblateCommand: ParsableCommand {
             let session = try modelOptions.load()
             let options = try ablation.options()
             let target: ModelEditor.Output = dryRun || output == nil
-                ? .dryRun : (gguf ? .gguf(output!, editedType: ggufType) : .directory(output!, dtype: dtype?.dtype))
+                ? .dryRun : (gguf ? .gguf(output!, editedType: ggufTypes.edited, modelType: ggufTypes.model) : .directory(output!, dtype: dtype?.dtype))
             let result = try ModelEditor.ablate(
                 session: session, plan: layerPlan, measurements: m, measurementsPath: measurements, options: options, output: target)
             print(TensorEditSummary.table(result.edits))
-            if let g = result.gguf {
-                print("wrote \(g.path): \(g.tensorCount) tensors (\(g.copiedTensors) copied unchanged, \(g.encodedTensors.count) re-encoded as \(Set(g.encodedTensors.values).sorted().joined(separator: ", "))), \(g.totalBytes) bytes")
-            }
+            if let g = result.gguf { print(g.line) }
             guard let summary = result.export else { return }
             print("wrote \(summary.directory): \(summary.tensorCount) tensors (\(summary.copiedTensors) copied unchanged, \(summary.convertedTensors) written), \(summary.shardFiles.count) shard(s)")
         }

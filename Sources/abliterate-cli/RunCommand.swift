@@ -10,7 +10,7 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Measure, choose a plan, ablate, write the model and evaluate it against the original.",
         discussion: """
-            Writes DIR (a Hugging Face model directory) with report.json, measurements.safetensors and directions.svg; or, for an output ending in .gguf (GGUF input only), that GGUF file with the edited tensors re-encoded in their own type (--edited-type to choose) and NAME.report.json, NAME.measurements.safetensors and NAME.directions.svg beside NAME.gguf.
+            Writes DIR (a Hugging Face model directory) with report.json, measurements.safetensors and directions.svg; or, for an output ending in .gguf, that GGUF file (from a GGUF input: the edited tensors re-encoded in their own type, --edited-type to choose; from a Hugging Face input: the whole model as llama.cpp's converter writes it, in --gguf-type) and NAME.report.json, NAME.measurements.safetensors and NAME.directions.svg beside NAME.gguf.
             Without --plan, candidate plans from the analysis are scored on training prompts; when none reaches the refusal target, the best one's scale is refined (x1.25, then bisected). The lowest-KL plan that reaches the target is used (else the one with the fewest refusals).
             Example:
               abliterate run --model SmolLM2-135M-Instruct.Q4_1.gguf --adapter Organisms/refusal-lora-a --output smollm2-abliterated
@@ -41,8 +41,8 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         try reportingErrors("run") {
             let gguf = outputFormat.isGGUF(output)
-            let ggufType = try outputFormat.ggufType(output: output, dtypeGiven: dtype != nil)
-            if let note = outputFormat.adapterNote(adapter: modelOptions.adapter, output: output) { printError(note) }
+            let ggufTypes = try outputFormat.ggufTypes(output: output, model: modelOptions.model, dtypeGiven: dtype != nil)
+            if let note = outputFormat.adapterNote(adapter: modelOptions.adapter, output: output, model: modelOptions.model) { printError(note) }
             try prepareOutput(output, kind: gguf ? .file : .newDirectory, inputs: [
                 ("--model", modelOptions.model), ("--adapter", modelOptions.adapter), ("--plan", plan?.file),
                 ("--harmful", prompts.harmful), ("--harmless", prompts.harmless), ("--harmful-test", harmfulTest), ("--harmless-test", harmlessTest),
@@ -60,7 +60,8 @@ struct RunCommand: ParsableCommand {
             options.searchPrompts = searchPrompts
             options.evaluation = generation.options(format: format.format)
             options.dtype = dtype?.dtype
-            options.gguf = gguf ? ggufType : nil
+            options.gguf = gguf ? ggufTypes.edited : nil
+            options.ggufModelType = gguf ? ggufTypes.model : nil
             let start = Date()
             let report = try AbliterationRun.run(
                 path: modelOptions.model, adapter: modelOptions.adapter, output: output, options: options,

@@ -10,9 +10,10 @@ extension ModelEditor {
         case dryRun
         /// A new Hugging Face directory, in `dtype` (nil: the input's float type, bf16 for GGUF or 4-bit inputs).
         case directory(String, dtype: DType?)
-        /// A GGUF file (the input must be GGUF): untouched tensors and all metadata copied, edited
-        /// tensors re-encoded as their own type or `editedType` (`GGUFExport`).
-        case gguf(String, editedType: GGUFExport.TensorType)
+        /// A GGUF file. From a GGUF input: untouched tensors and all metadata copied, edited tensors
+        /// re-encoded as their own type or `editedType`; from a Hugging Face directory: the whole model
+        /// converted in `modelType` (nil: `auto`) (`GGUFExport`, `GGUFConversion`).
+        case gguf(String, editedType: GGUFExport.TensorType, modelType: GGUFConversion.FileType? = nil)
     }
 
     /// What `ablate` changed: one summary per edited tensor, and the export when a directory was written.
@@ -45,10 +46,11 @@ extension ModelEditor {
                            "abliterate.edit_direction": appliedDirectionMode(edits).rawValue,
                            "abliterate.measurements": measurementsPath])
             return AblationResult(edits: summary.edits, export: summary)
-        case .gguf(let path, let editedType):
+        case .gguf(let path, let editedType, let modelType):
             let edits = try plannedEdits(plan: plan, measurements: measurements, options: options, model: session.model)
             let summary = try GGUFExport.write(
-                session: session, to: path, editedType: editedType, edits: edits, normPreserving: options.normPreserving,
+                session: session, to: path, editedType: editedType, modelType: modelType, edits: edits,
+                normPreserving: options.normPreserving,
                 provenance: provenance(plan: plan, options: options, edits: edits, measurements: measurementsPath))
             return AblationResult(edits: summary.edits, export: nil, gguf: summary)
         }

@@ -22,9 +22,12 @@ public enum AbliterationRun {
         public var evaluation = EvaluationOptions()
         /// Output dtype (nil: the input's float type, bf16 for GGUF or 4-bit inputs).
         public var dtype: DType?
-        /// Write a GGUF file (the input must be GGUF) with changed tensors in this type, instead of a
-        /// Hugging Face directory; report, measurements and chart go beside it (`sideFile`).
+        /// Write a GGUF file instead of a Hugging Face directory: from a GGUF input with the changed tensors
+        /// in this type, from a Hugging Face input converted whole in `ggufModelType`; report, measurements
+        /// and chart go beside it (`sideFile`).
         public var gguf: GGUFExport.TensorType?
+        /// The file type of a GGUF written from a Hugging Face input (nil: `auto`); only with `gguf`.
+        public var ggufModelType: GGUFConversion.FileType?
         public var harmfulTrain: [String]
         public var harmlessTrain: [String]
         public var harmfulTest: [String]
@@ -99,7 +102,8 @@ public enum AbliterationRun {
         let gguf = options.gguf != nil
         let inputs = OutputPaths.inputs([("model", path), ("adapter", adapter)])
         try OutputPaths.check(output, label: "output", kind: gguf ? .file : .newDirectory, inputs: inputs)
-        if gguf {
+        if let type = options.gguf {
+            _ = try GGUFExport.checkTypes(source: path, editedType: type, modelType: options.ggufModelType)
             for name in ["report.json", "measurements.safetensors", "directions.svg"] {
                 try OutputPaths.check(sideFile(name, output: output, gguf: true), label: "output", kind: .file, inputs: inputs)
             }
@@ -182,7 +186,8 @@ public enum AbliterationRun {
         let writtenEdits = try timed("ablate and write") { () throws -> [TensorEditSummary] in
             if let type = options.gguf {
                 return try GGUFExport.write(
-                    session: session, to: output, editedType: type, edits: edits, normPreserving: options.ablation.normPreserving,
+                    session: session, to: output, editedType: type, modelType: options.ggufModelType, edits: edits,
+                    normPreserving: options.ablation.normPreserving,
                     provenance: ModelEditor.provenance(plan: plan, options: options.ablation, edits: edits, measurements: nil)).edits
             }
             return try CheckpointExport.write(

@@ -18,8 +18,8 @@ import LanguageModels
 /// the model's size; untouched tensors are copied from the memory-mapped source.
 ///
 /// The file is staged under `<path>.tmp-<pid>-<n>` and renamed when complete; an output that is an input
-/// is refused (`OutputPaths`). A Hugging Face source is refused (the converter's renaming, Q/K permutation
-/// and tokenizer metadata are not reproduced here), as is a model whose base was quantized at load.
+/// is refused (`OutputPaths`), as is a model whose base was quantized at load. A Hugging Face source is
+/// converted whole instead (`GGUFConversion`, in the file type `modelType`).
 public enum GGUFExport {
     /// The type changed tensors are written in.
     public enum TensorType: Sendable, Equatable, CustomStringConvertible {
@@ -60,6 +60,15 @@ public enum GGUFExport {
         public var edits: [TensorEditSummary]
         /// The `abliterate.*` metadata written.
         public var provenance: [String: String]
+
+        /// What the commands print: `wrote PATH: N tensors (C copied unchanged, E re-encoded as F32 61, Q8_0 211), B bytes`.
+        public var line: String {
+            var counts: [String: Int] = [:]
+            for type in encodedTensors.values { counts[type, default: 0] += 1 }
+            let types = counts.keys.sorted().map { "\($0) \(counts[$0]!)" }.joined(separator: ", ")
+            let encoded = encodedTensors.isEmpty ? "none re-encoded" : "\(encodedTensors.count) re-encoded as \(types)"
+            return "wrote \(path): \(tensorCount) tensors (\(copiedTensors) copied unchanged, \(encoded)), \(totalBytes) bytes"
+        }
     }
 
     /// Whether `path` names a GGUF file (ends in `.gguf`, any case).
@@ -74,17 +83,51 @@ public enum GGUFExport {
         "abliterate.edited_type", "abliterate.directions_sha256",
     ]
 
+    /// The SHA-256 behind `abliterate.directions_sha256` of `edits` in file order (see `provenanceKeys`).
+    static func directionsFingerprint(_ edits: [ModelEditor.PlannedEdit]) throws -> String {
+        var fingerprint = SHA256()
+        for edit in edits {
+            fingerprint.update(Array(edit.name.utf8) + [0])
+            withUnsafeBytes(of: edit.scale.bitPattern.littleEndian) { fingerprint.update($0) }
+            for v in try edit.editDirection() { withUnsafeBytes(of: v.bitPattern.littleEndian) { fingerprint.update($0) } }
+        }
+        return fingerprint.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether a GGUF written from `source` is a whole conversion (a Hugging Face directory) rather than
+    /// a copy of a GGUF file; throws when the types given do not fit the source: `editedType` is for a GGUF
+    /// source, `modelType` for a Hugging Face one. Callers check early, before any long work.
+    public static func checkTypes(source: String, editedType: TensorType, modelType: GGUFConversion.FileType?) throws -> Bool {
+        var isDirectory: ObjCBool = false
+        let shown = UserText.sanitized(source, limit: 400)
+        if FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue {
+            guard editedType == .same else {
+                throw AbliterationError.invalidInput(
+                    "\(shown): --edited-type is for a GGUF source; a Hugging Face directory is converted whole, in --gguf-type")
+            }
+            return true
+        }
+        if let modelType {
+            throw AbliterationError.invalidInput(
+                "\(shown): --gguf-type \(modelType.rawValue) is for a Hugging Face source; a GGUF source keeps its tensors' types (--edited-type sets the changed tensors')")
+        }
+        return false
+    }
+
+    /// Writes `session` as the GGUF file `path`. From a GGUF source: the source with the changed tensors
+    /// re-encoded in `editedType` (`modelType` must be nil). From a Hugging Face directory: the whole model
+    /// converted in `modelType` (nil: `auto`) by `GGUFConversion.write` (`editedType` must be `same`).
     public static func write(
-        session: ModelSession, to path: String, editedType: TensorType = .same,
+        session: ModelSession, to path: String, editedType: TensorType = .same, modelType: GGUFConversion.FileType? = nil,
         edits: [ModelEditor.PlannedEdit] = [], normPreserving: Bool = false, provenance: [String: String] = [:]
     ) throws -> Summary {
         try OutputPaths.check(
             path, label: "output", kind: .file,
             inputs: OutputPaths.inputs([("model", session.path), ("adapter", session.adapter)]))
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: session.path, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw AbliterationError.unsupported(
-                "\(UserText.sanitized(session.path, limit: 400)): GGUF output needs a GGUF input; from a Hugging Face directory write a directory (an output not ending in .gguf) and convert it with llama.cpp's convert_hf_to_gguf.py")
+        if try checkTypes(source: session.path, editedType: editedType, modelType: modelType) {
+            return try GGUFConversion.write(
+                session: session, to: path, fileType: modelType ?? .auto, edits: edits, normPreserving: normPreserving,
+                provenance: provenance)
         }
         guard session.quantization == .none else {
             throw AbliterationError.unsupported("GGUF output: the base weights were quantized at load (\(session.quantization.rawValue)); load the model without quantization to write it")
@@ -124,21 +167,15 @@ public enum GGUFExport {
             specs.append(try GGUFStreamWriter.TensorSpec(name: info.name, type: type, dims: info.dims, file: path))
         }
 
-        // Edited tensors in file order, for the directions' fingerprint.
-        var fingerprint = SHA256()
-        for info in source.tensorInfos {
-            guard let hf = hfNameOf[info.name], let edit = plannedEdits[hf] else { continue }
-            fingerprint.update(Array(hf.utf8) + [0])
-            withUnsafeBytes(of: edit.scale.bitPattern.littleEndian) { fingerprint.update($0) }
-            for v in try edit.editDirection() { withUnsafeBytes(of: v.bitPattern.littleEndian) { fingerprint.update($0) } }
-        }
         var keys = provenance
         keys["abliterate.tool_version"] = AbliterateVersion.current
         keys["abliterate.source"] = URL(fileURLWithPath: session.path).lastPathComponent
         keys["abliterate.adapter"] = session.adapter.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "none"
         keys["abliterate.edited_tensors"] = String(plannedEdits.count)
         keys["abliterate.edited_type"] = editedType.description
-        keys["abliterate.directions_sha256"] = fingerprint.finalize().map { String(format: "%02x", $0) }.joined()
+        // Edited tensors in file order.
+        keys["abliterate.directions_sha256"] = try directionsFingerprint(
+            source.tensorInfos.compactMap { hfNameOf[$0.name].flatMap { plannedEdits[$0] } })
 
         // Metadata: the source's entries as stored, then the provenance.
         var metadata: [(key: String, entry: [UInt8])] = []

@@ -18,6 +18,12 @@ protocol ArchitectureDefinition {
     static func configuration(_ common: CommonConfiguration, gguf: GGUFFile) throws -> ModelConfiguration
     /// Writes the architecture's own config.json keys.
     static func write(_ c: ModelConfiguration, to json: inout ConfigWriter)
+    /// Adds the architecture's own GGUF keys after the common ones (`CommonConfiguration.ggufMetadata`),
+    /// as llama.cpp's converter writes them; throws, naming `source`, when GGUF cannot express the
+    /// configuration.
+    static func ggufMetadata(_ c: ModelConfiguration, to m: inout GGUFMetadataList, source: String) throws
+    /// Tensors llama.cpp's converter generates rather than copies (Llama 3's `rope_freqs.weight`), by GGUF name.
+    static func ggufGeneratedTensors(_ c: ModelConfiguration) -> [(name: String, values: [Float])]
 }
 
 /// The shape of a decoder block and its surroundings.

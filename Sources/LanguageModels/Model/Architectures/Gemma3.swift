@@ -57,14 +57,14 @@ enum Gemma3Architecture: ArchitectureDefinition {
         return c
     }
 
-    /// The local RoPE base (10000) and the layer pattern (6) are not in the file; llama.cpp uses the
-    /// same constants. The query scale follows llama.cpp: head_dim^−½, except the 27B model (62
-    /// blocks), which uses (hidden / heads)^−½.
+    /// The local RoPE base is `gemma3.rope.freq_base_swa` (newer converters write it), else 10000; the
+    /// layer pattern `gemma3.attention.sliding_window_pattern`, else 6: llama.cpp's defaults. The query
+    /// scale follows llama.cpp: head_dim^−½, except the 27B model (62 blocks), which uses (hidden / heads)^−½.
     static func configuration(_ common: CommonConfiguration, gguf: GGUFFile) throws -> ModelConfiguration {
         var c = try common.configuration(source: gguf.path)
-        let scalar = c.layerCount == 62 && c.headCount > 0 ? Float(c.hiddenSize / c.headCount) : Float(c.headDim)
+        let scalar = ggufQueryScalar(c)
         let pattern = gguf.int("gemma3.attention.sliding_window_pattern") ?? 6
-        c.localRopeTheta = 10000
+        c.localRopeTheta = Double(gguf.float("gemma3.rope.freq_base_swa") ?? 10000)
         c.slidingWindow = gguf.int("gemma3.attention.sliding_window") ?? 512
         c.layerSpans = ModelConfiguration.gemmaLayerSpans(layerCount: c.layerCount, pattern: pattern)
         c.queryScale = 1 / scalar.squareRoot()
@@ -72,6 +72,46 @@ enum Gemma3Architecture: ArchitectureDefinition {
         c.finalLogitSoftCap = gguf.float("gemma3.final_logit_softcapping")
         return c
     }
+
+    /// The query pre-attention scalar a GGUF implies (llama.cpp derives it; the file has no key for it).
+    static func ggufQueryScalar(_ c: ModelConfiguration) -> Float {
+        c.layerCount == 62 && c.headCount > 0 ? Float(c.hiddenSize / c.headCount) : Float(c.headDim)
+    }
+
+    /// As the converter's `Gemma3Model`: `key_length`/`value_length` (always), `final_logit_softcapping`
+    /// (when set), `sliding_window` (when there are sliding layers). The layer pattern goes in
+    /// `gemma3.attention.sliding_window_pattern` when it is not llama.cpp's default of a global layer every
+    /// 6th block (the converter leaves it out; llama.cpp and this tool read it). Refused, naming `source`:
+    /// attention logit soft-capping (the converter refuses it too), a query scale other than the one a GGUF
+    /// implies (`ggufQueryScalar`), and layer types that follow no period.
+    static func ggufMetadata(_ c: ModelConfiguration, to m: inout GGUFMetadataList, source: String) throws {
+        guard c.attentionLogitSoftCap == nil else {
+            throw ModelError.unsupported("\(source): attn_logit_softcapping is set; a GGUF Gemma 3 has none (llama.cpp would run another model)")
+        }
+        let scalar = ggufQueryScalar(c)
+        let implied = 1 / scalar.squareRoot()
+        guard abs(c.queryScale - implied) <= 1e-6 * implied else {
+            let stated = 1 / (Double(c.queryScale) * Double(c.queryScale))
+            throw ModelError.unsupported(
+                "\(source): query_pre_attn_scalar \(stated.rounded()) is not the \(Int(scalar)) a GGUF Gemma 3 implies (llama.cpp derives it from the head dim); the model cannot be written as GGUF")
+        }
+        m.set("gemma3.attention.key_length", uint32: c.headDim)
+        m.set("gemma3.attention.value_length", uint32: c.headDim)
+        if let cap = c.finalLogitSoftCap, cap != 0 { m.set("gemma3.final_logit_softcapping", .float32(cap)) }
+        if c.layerSpans.contains(.sliding) {
+            m.set("gemma3.attention.sliding_window", uint32: c.slidingWindow ?? 0)
+            let period = c.layerSpans.firstIndex(of: .full).map { $0 + 1 } ?? 0
+            guard c.layerSpans == ModelConfiguration.gemmaLayerSpans(layerCount: c.layerCount, pattern: period) else {
+                throw ModelError.unsupported(
+                    "\(source): layer_types follow no period (a global layer every Nth block); GGUF cannot express them")
+            }
+            if period != 6 { m.set("gemma3.attention.sliding_window_pattern", uint32: period) }
+        } else {
+            throw ModelError.unsupported("\(source): layer_types has no sliding_attention layer; a GGUF Gemma 3 without sliding_window is not read back the same way")
+        }
+    }
+
+    static func ggufGeneratedTensors(_ c: ModelConfiguration) -> [(name: String, values: [Float])] { [] }
 
     static func write(_ c: ModelConfiguration, to json: inout ConfigWriter) {
         json.set("rope_local_base_freq", c.localRopeTheta ?? 10000)

@@ -1,3 +1,4 @@
+import Foundation
 import TensorKit
 
 /// The `llama` architecture (SmolLM2, Llama 3.x) and `mistral` (Mistral 7B, Mistral Nemo): pre-norm
@@ -58,5 +59,30 @@ enum LlamaArchitecture: ArchitectureDefinition {
             json.set("model_type", "mistral")
             json.set("sliding_window", window)
         }
+    }
+
+    /// `llama.vocab_size` and `llama.rope.dimension_count` (the head dim), as the converter's `LlamaModel` adds them.
+    static func ggufMetadata(_ c: ModelConfiguration, to m: inout GGUFMetadataList, source: String) throws {
+        m.set("llama.vocab_size", uint32: c.vocabSize)
+        m.set("llama.rope.dimension_count", uint32: c.headDim)
+    }
+
+    /// With Llama 3's RoPE scaling, `rope_freqs.weight`: one factor per rotary pair that llama.cpp divides
+    /// the inverse frequency by, computed as the converter does in f32: fᵢ = 1 / base^(2i/d),
+    /// wavelength λ = 2π / fᵢ; factor 1 when λ < original / high_freq_factor, `factor` when
+    /// λ > original / low_freq_factor, else 1 / ((1 − s)/factor + s) with s = (original/λ − low) / (high − low).
+    static func ggufGeneratedTensors(_ c: ModelConfiguration) -> [(name: String, values: [Float])] {
+        guard case .llama3(let factor, let low, let high, let original) = c.ropeScaling else { return [] }
+        let f = Float(factor), lo = Float(low), hi = Float(high), orig = Float(original)
+        let lowWavelength = orig / lo, highWavelength = orig / hi
+        let factors = (0..<(c.headDim / 2)).map { i -> Float in
+            let frequency = 1 / powf(Float(c.ropeTheta), Float(2 * i) / Float(c.headDim))
+            let wavelength = 2 * Float.pi / frequency
+            if wavelength < highWavelength { return 1 }
+            if wavelength > lowWavelength { return f }
+            let smooth = (orig / wavelength - lo) / (hi - lo)
+            return 1 / ((1 - smooth) / f + smooth)
+        }
+        return [("rope_freqs.weight", factors)]
     }
 }

@@ -49,4 +49,14 @@ enum QwenArchitecture: ArchitectureDefinition {
         json.set("attention_bias", c.architecture == .qwen3 ? c.attentionBias : nil)
         json.set("use_sliding_window", false)
     }
+
+    /// Nothing beyond the common keys, except that Qwen 3's config.json always states `head_dim`, so the
+    /// converter always writes `qwen3.attention.key_length` / `value_length`.
+    static func ggufMetadata(_ c: ModelConfiguration, to m: inout GGUFMetadataList, source: String) throws {
+        guard c.architecture == .qwen3 else { return }
+        m.set("qwen3.attention.key_length", uint32: c.headDim)
+        m.set("qwen3.attention.value_length", uint32: c.headDim)
+    }
+
+    static func ggufGeneratedTensors(_ c: ModelConfiguration) -> [(name: String, values: [Float])] { [] }
 }
