@@ -41,6 +41,13 @@ final class GGUFConversionTests: XCTestCase {
                 slidingWindow: 4, layerSpans: ModelConfiguration.gemmaLayerSpans(layerCount: 6, pattern: 6),
                 queryScale: 0.25, queryKeyNorm: true, tieWordEmbeddings: true, maxPositionEmbeddings: 128,
                 bosTokenID: 2, eosTokenIDs: [1], padTokenID: 0)
+        case .gemma2:
+            return ModelConfiguration(
+                architecture: .gemma2, vocabSize: 64, hiddenSize: 32, intermediateSize: 48, layerCount: 4, headCount: 2,
+                kvHeadCount: 1, headDim: 16, rmsNormEpsilon: 1e-6, ropeTheta: 10000, slidingWindow: 4,
+                layerSpans: ModelConfiguration.gemmaLayerSpans(layerCount: 4, pattern: 2), queryScale: 0.25,
+                tieWordEmbeddings: true, maxPositionEmbeddings: 128, bosTokenID: 2, eosTokenIDs: [1], padTokenID: 0,
+                attentionLogitSoftCap: 5, finalLogitSoftCap: 10)
         }
     }
 
@@ -49,7 +56,7 @@ final class GGUFConversionTests: XCTestCase {
     /// tokens, a user-defined `\n`, 16 byte tokens, merged pieces including `▁▁`, then single characters).
     static func tinyVocabulary(_ c: ModelConfiguration) -> TokenizerVocabulary {
         let letters = (0..<26).map { String(UnicodeScalar(UInt8(97 + $0))) }
-        if c.architecture == .gemma3 {
+        if c.architecture == .gemma3 || c.architecture == .gemma2 {
             var tokens = ["<pad>", "<eos>", "<bos>", "<unk>", "\n"] + (0..<16).map { String(format: "<0x%02X>", $0) }
             var types: [TokenType] = [.control, .control, .control, .control, .userDefined] + Array(repeating: .byte, count: 16)
             let merged = [("\u{2581}", "a"), ("a", "b"), ("c", "d"), ("\u{2581}", "\u{2581}"), ("\u{2581}", "c"), ("e", "f")]
@@ -58,7 +65,7 @@ final class GGUFConversionTests: XCTestCase {
             types += Array(repeating: .normal, count: tokens.count - types.count)
             return TokenizerVocabulary(
                 model: .sentencePieceBPE, preTokenization: .none, tokens: tokens, types: types, merges: merged,
-                bosTokenID: 2, eosTokenID: 1, unknownTokenID: 3, paddingTokenID: 0, addBOS: true, family: "gemma3")
+                bosTokenID: 2, eosTokenID: 1, unknownTokenID: 3, paddingTokenID: 0, addBOS: true, family: c.architecture.rawValue)
         }
         var tokens = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>"] + letters + ["\u{0120}"]
         var types: [TokenType] = [.control, .control, .control, .userDefined] + Array(repeating: .normal, count: 27)
@@ -96,7 +103,7 @@ final class GGUFConversionTests: XCTestCase {
         for name in c.architecture.tensorNames(c) {
             let shape = CheckpointLoader.expectedShape(name, c)
             let n = shape.reduce(1, *)
-            let center: Float = name.hasSuffix("norm.weight") && c.architecture != .gemma3 ? 1 : 0
+            let center: Float = name.hasSuffix("norm.weight") && c.architecture != .gemma3 && c.architecture != .gemma2 ? 1 : 0
             tensors.append((name, shape, (0..<n).map { _ in center + rng.uniform(-0.4, 0.4) }))
         }
         try SafetensorsWriter.write(
@@ -155,7 +162,7 @@ final class GGUFConversionTests: XCTestCase {
             if case .llama3 = scaling { expected.ropeScaling = .none }  // the factors tensor carries it
             XCTAssertEqual(back.configuration, expected, label)
             for (name, _, values) in tensors {
-                let tolerance: Float = architecture == .gemma3 && name.hasSuffix("norm.weight") ? 1e-7 : 0
+                let tolerance: Float = (architecture == .gemma3 || architecture == .gemma2) && name.hasSuffix("norm.weight") ? 1e-7 : 0
                 XCTAssertLessThanOrEqual(maxAbsDifference(try back.weights.float32(name).scalars, values), tolerance, "\(label) \(name)")
             }
             let prompts = [[1, 5, 9, 12], [3, 4, 5, 6, 7, 8, 9, 10]]
@@ -173,7 +180,12 @@ final class GGUFConversionTests: XCTestCase {
             for text in ["ab cd", "a  b ef", "abc\ndef", "cdab ba"] {
                 XCTAssertEqual(gguf.encode(text, addSpecialTokens: true), session.tokenizer.encode(text, addSpecialTokens: true), "\(label) \(text)")
             }
-            if architecture == .gemma3 {
+            if architecture == .gemma2 {
+                XCTAssertEqual(file.string("tokenizer.ggml.model"), "llama")
+                XCTAssertEqual(file.float("gemma2.attn_logit_softcapping"), 5)
+                XCTAssertEqual(file.float("gemma2.final_logit_softcapping"), 10)
+                XCTAssertEqual(file.int("gemma2.attention.sliding_window"), 4)
+            } else if architecture == .gemma3 {
                 XCTAssertEqual(file.string("tokenizer.ggml.model"), "llama")
                 XCTAssertEqual(file.bool("tokenizer.ggml.add_bos_token"), true)
                 XCTAssertEqual(file.bool("tokenizer.ggml.add_space_prefix"), false)

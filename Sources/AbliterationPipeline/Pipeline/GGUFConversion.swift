@@ -5,7 +5,7 @@ import LanguageModels
 
 /// Writes a model loaded from a Hugging Face directory (possibly edited, or with a LoRA adapter merged) as
 /// a GGUF file that llama.cpp loads: what llama.cpp's `convert_hf_to_gguf.py` writes for llama, qwen2,
-/// qwen3 and gemma3, followed, for the quantized types, by what `llama-quantize` makes of it without an
+/// qwen3, gemma2 and gemma3, followed, for the quantized types, by what `llama-quantize` makes of it without an
 /// importance matrix.
 ///
 /// * Names, layout and hyper-parameters: `LanguageModel.ggufTensors`, `ggufLayout` (llama's Q/K rows

@@ -74,7 +74,7 @@ enum Gemma2Architecture: ArchitectureDefinition {
     /// defaults (50 and 30) and the window 4096.
     static func configuration(_ common: CommonConfiguration, gguf: GGUFFile) throws -> ModelConfiguration {
         var c = try common.configuration(source: gguf.path)
-        let scalar = c.layerCount == 46 && c.headCount > 0 ? Float(c.hiddenSize / c.headCount) : Float(c.headDim)
+        let scalar = ggufQueryScalar(c)
         c.slidingWindow = gguf.int("gemma2.attention.sliding_window") ?? 4096
         c.layerSpans = ModelConfiguration.gemmaLayerSpans(layerCount: c.layerCount, pattern: layerPattern)
         c.queryScale = 1 / scalar.squareRoot()
@@ -82,6 +82,39 @@ enum Gemma2Architecture: ArchitectureDefinition {
         c.finalLogitSoftCap = gguf.float("gemma2.final_logit_softcapping") ?? Float(defaultFinalSoftCap)
         return c
     }
+
+    /// The query pre-attention scalar a GGUF implies (llama.cpp derives it; the file has no key for it).
+    static func ggufQueryScalar(_ c: ModelConfiguration) -> Float {
+        c.layerCount == 46 && c.headCount > 0 ? Float(c.hiddenSize / c.headCount) : Float(c.headDim)
+    }
+
+    /// As the converter's `Gemma2Model`: `key_length`/`value_length`, both soft caps and the sliding window.
+    /// Refused, naming `source`, where a GGUF would be read back as another model: a cap or the window
+    /// set to null (llama.cpp then uses 50, 30 and 4096), layers other than alternating sliding/global
+    /// starting with a sliding one, and a query scale other than the one a GGUF implies (`ggufQueryScalar`).
+    static func ggufMetadata(_ c: ModelConfiguration, to m: inout GGUFMetadataList, source: String) throws {
+        guard let attentionCap = c.attentionLogitSoftCap, let finalCap = c.finalLogitSoftCap, let window = c.slidingWindow else {
+            throw ModelError.unsupported(
+                "\(source): attn_logit_softcapping, final_logit_softcapping or sliding_window is null; a GGUF Gemma 2 always has them (llama.cpp would run another model)")
+        }
+        guard c.layerSpans == ModelConfiguration.gemmaLayerSpans(layerCount: c.layerCount, pattern: layerPattern) else {
+            throw ModelError.unsupported(
+                "\(source): layer_types are not alternating sliding/global from block 0; a GGUF Gemma 2 cannot express them")
+        }
+        let implied = 1 / ggufQueryScalar(c).squareRoot()
+        guard abs(c.queryScale - implied) <= 1e-6 * implied else {
+            let stated = 1 / (Double(c.queryScale) * Double(c.queryScale))
+            throw ModelError.unsupported(
+                "\(source): query_pre_attn_scalar \(stated.rounded()) is not the \(Int(ggufQueryScalar(c))) a GGUF Gemma 2 implies (llama.cpp derives it from the head dim); the model cannot be written as GGUF")
+        }
+        m.set("gemma2.attention.key_length", uint32: c.headDim)
+        m.set("gemma2.attention.value_length", uint32: c.headDim)
+        m.set("gemma2.attn_logit_softcapping", .float32(attentionCap))
+        m.set("gemma2.final_logit_softcapping", .float32(finalCap))
+        m.set("gemma2.attention.sliding_window", uint32: window)
+    }
+
+    static func ggufGeneratedTensors(_ c: ModelConfiguration) -> [(name: String, values: [Float])] { [] }
 
     static func write(_ c: ModelConfiguration, to json: inout ConfigWriter) {
         json.set("sliding_window", orNull: c.slidingWindow)
