@@ -122,8 +122,9 @@ public enum ModelEditor {
     }
 
     /// Every tensor the plan edits, with its direction and scale, in model order, all with the plain
-    /// edit (no output gains: use `plannedEdits(plan:measurements:options:model:)` for those).
-    public static func plannedEdits(
+    /// edit: the part of `plannedEdits(plan:measurements:options:model:)` that needs no model. Internal, so
+    /// that no caller can plan a Gemma edit without its output gains by mistake.
+    static func plannedEdits(
         plan: LayerPlan, measurements: Measurements, options: AblationOptions, layerCount: Int
     ) throws -> [PlannedEdit] {
         try plan.validate(layerCount: layerCount)
