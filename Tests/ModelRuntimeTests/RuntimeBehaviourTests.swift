@@ -54,8 +54,8 @@ final class RuntimeBehaviourTests: XCTestCase {
         XCTAssertEqual(try model.forward(batch: prompt, capture: ResidualCapture(points: [.finalNorm])).blocksEvaluated, 30)
     }
 
-    /// The organism: merged weight = W + (32/16)·B·A in f32, and the merged model refuses where the base
-    /// complies.
+    /// The organism: the weight reads as W + (32/16)·B·A in f32 (the update kept beside the Q4_1 W), and
+    /// the adapted model refuses where the base complies.
     func testLoRAMergeOfTheRefusalOrganism() throws {
         let path = try TestModels.smolLM2()
         let base = try LoadedModels.smolLM2()
@@ -72,7 +72,8 @@ final class RuntimeBehaviourTests: XCTestCase {
         let product = try Tensor.matmul(pair.b, pair.a)
         let expected = w + 2 * product
         let got = try merged.weights.float32(name)
-        XCTAssertEqual(try merged.weights.storageType(of: name), .dense(.f32))
+        XCTAssertEqual(try merged.weights.storageType(of: name), try base.weights.storageType(of: name))
+        XCTAssertTrue(try merged.weights.hasLowRankUpdate(name))
         XCTAssertLessThanOrEqual(maxAbsDifference(got.scalars, expected.scalars), 1e-6)
         XCTAssertGreaterThan(maxAbsDifference(got.scalars, w.scalars), 1e-4)
         XCTAssertEqual(try merged.weights.storageType(of: "model.layers.7.input_layernorm.weight"), .dense(.f32))

@@ -215,16 +215,21 @@ final class GGUFExportTests: XCTestCase {
 
     /// GGUF + LoRA adapter: the merged tensors (q/k/v/o/gate/up/down of every block) are re-encoded. In
     /// f32 the file reproduces the merged model exactly (so llama's Q/K row permutation is redone right);
-    /// in Q8_0 closely; in their own Q4_1 much of the adapter's small delta is lost to the 4-bit grid.
+    /// in Q8_0 closely; in their own Q4_1 much of the adapter's small delta is lost to the 4-bit grid. The
+    /// session writes from the adapter kept unmerged (as loaded); the reference is the adapter merged into
+    /// f32 weights in memory, which the f32 file must run exactly like.
     func testConvertWithAdapterWritesTheMergedTensors() throws {
         let path = try TestModels.smolLM2()
         let dir = try temporaryDirectory()
-        let merged = try ModelSession.load(path: path, adapter: Fixtures.refusalAdapter.path)
-        XCTAssertEqual(merged.model.weights.modifiedNames.count, 7 * 30)
+        let session = try ModelSession.load(path: path, adapter: Fixtures.refusalAdapter.path)
+        XCTAssertEqual(session.model.weights.modifiedNames.count, 7 * 30)
+        let mergedModel = try LanguageModel.load(path: path)
+        try LoRAAdapter.load(directory: Fixtures.refusalAdapter.path).merge(into: mergedModel.weights)
+        let merged = ModelSession(model: mergedModel, tokenizer: session.tokenizer, path: path, adapter: session.adapter)
         var kl: [String: Double] = [:]
         for type in [GGUFExport.TensorType.type(.f32), .type(.q8_0), .same] {
             let out = dir.appendingPathComponent("organism-\(type).gguf").path
-            let summary = try GGUFExport.write(session: merged, to: out, editedType: type)
+            let summary = try GGUFExport.write(session: session, to: out, editedType: type)
             XCTAssertEqual(summary.encodedTensors.count, 210)
             XCTAssertEqual(summary.copiedTensors, 272 - 210)
             let written = try GGUFFile(path: out)

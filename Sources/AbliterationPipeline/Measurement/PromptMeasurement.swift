@@ -4,11 +4,13 @@ import LanguageModels
 import TensorKit
 
 /// Weights to run a measurement on instead of the model's own: the write-up's "measure on a 4-bit
-/// copy, apply to full precision". Every linear weight of the blocks is quantized and dequantized
-/// again (so the forward pass sees exactly the quantized values); norms and embeddings stay as they are,
-/// as bitsandbytes and llama.cpp's Q8_0 models keep them. With a LoRA adapter, the *base* is quantized
-/// and the adapter merged on top in f32, as QLoRA runs it (`ModelSession.load(path:adapter:quantization:)`):
-/// quantizing the merged weight would round most of a small adapter's change away.
+/// copy, apply to full precision". Every linear weight of the blocks is quantized and kept packed, widened
+/// by rows when used as a quantized checkpoint's weights are (`ModelWeights.quantize(_:as:)`), so the
+/// forward pass sees exactly the quantized values and memory holds about the quantized size; norms and
+/// embeddings stay as they are, as bitsandbytes and llama.cpp's Q8_0 models keep them. With a LoRA adapter,
+/// the *base* is quantized and the adapter kept beside it in f32, as QLoRA runs it
+/// (`ModelSession.load(path:adapter:quantization:)`): quantizing the merged weight would round most of a
+/// small adapter's change away.
 public enum MeasurementQuantization: String, Sendable, Codable, CaseIterable {
     case none
     /// bitsandbytes NF4, block size 64, f32 absmax.
@@ -25,21 +27,26 @@ public enum MeasurementQuantization: String, Sendable, Codable, CaseIterable {
     /// GGML Q8_0 (blocks of 32, one f16 scale).
     case q8_0
 
-    /// Replaces the linear weights by their quantized values.
-    public func apply(to weights: ModelWeights) throws {
-        guard self != .none else { return }
-        for name in weights.names where name.hasSuffix("_proj.weight") {
-            let w = try weights.float32(name)  // (out, in)
-            let values: [Float]
-            switch self {
-            case .none: continue
-            case .q8_0: values = try Quantizer.q8_0RoundTrip(w.scalars)
-            case .nf4: values = try Quantizer.fourBitRoundTrip(w.scalars, quantType: .nf4, blockSize: 64, doubleQuant: false)
-            case .nf4DoubleQuant: values = try Quantizer.fourBitRoundTrip(w.scalars, quantType: .nf4, blockSize: 64, doubleQuant: true)
-            case .fp4: values = try Quantizer.fourBitRoundTrip(w.scalars, quantType: .fp4, blockSize: 64, doubleQuant: false)
-            case .fp4DoubleQuant: values = try Quantizer.fourBitRoundTrip(w.scalars, quantType: .fp4, blockSize: 64, doubleQuant: true)
-            }
-            try weights.replace(name, with: try Tensor(shape: w.shape, scalars: values))
+    /// How `ModelWeights.quantize(_:as:)` stores a weight for this choice (nil for `none`).
+    public var weightQuantization: WeightQuantization? {
+        switch self {
+        case .none: return nil
+        case .nf4: return .fourBit(.nf4, blockSize: 64, doubleQuant: false)
+        case .nf4DoubleQuant: return .fourBit(.nf4, blockSize: 64, doubleQuant: true)
+        case .fp4: return .fourBit(.fp4, blockSize: 64, doubleQuant: false)
+        case .fp4DoubleQuant: return .fourBit(.fp4, blockSize: 64, doubleQuant: true)
+        case .q8_0: return .q8_0
+        }
+    }
+
+    /// Quantizes the linear weights of the blocks (`*_proj.weight`), one at a time, into packed storage.
+    /// `progress(done, total)` is called after each weight.
+    public func apply(to weights: ModelWeights, progress: ((Int, Int) -> Void)? = nil) throws {
+        guard let format = weightQuantization else { return }
+        let names = weights.names.filter { $0.hasSuffix("_proj.weight") }
+        for (i, name) in names.enumerated() {
+            try weights.quantize(name, as: format)
+            progress?(i + 1, names.count)
         }
     }
 }

@@ -4,7 +4,7 @@ import AbliterationCore
 import LanguageModels
 
 /// A model with its tokenizer, ready to take instructions: loading from a GGUF file or a Hugging Face
-/// directory (with an optional LoRA adapter merged), and turning an instruction into the exact token ids
+/// directory (with an optional LoRA adapter applied), and turning an instruction into the exact token ids
 /// the model was trained on (its chat template, or its family's standard format).
 public final class ModelSession: @unchecked Sendable {
     public let model: LanguageModel
@@ -24,8 +24,9 @@ public final class ModelSession: @unchecked Sendable {
         self.quantization = quantization
     }
 
-    /// Loads the model and its tokenizer from `path` (GGUF file or Hugging Face directory). With
-    /// `quantization`, the base weights are quantized before the adapter is merged.
+    /// Loads the model and its tokenizer from `path` (GGUF file or Hugging Face directory), with the LoRA
+    /// adapter in `adapter` kept unmerged beside its weights (`LoRAAdapter.attach(to:)`). With
+    /// `quantization`, the base weights are quantized (kept packed) before the adapter is applied.
     public static func load(
         path: String, adapter: String? = nil, quantization: MeasurementQuantization = .none
     ) throws -> ModelSession {

@@ -78,8 +78,9 @@ public struct PlanSearch: Sendable {
             let names = try ModelEditor.plannedEdits(
                 plan: plan, measurements: measurements, options: options, model: session.model
             ).map(\.name)
-            let originals = try names.map { try session.model.weights.float32($0) }
-            defer { for (n, w) in zip(names, originals) { try? session.model.weights.replace(n, with: w) } }
+            // The edited weights' storage (stored type, a LoRA update beside them) put back after scoring.
+            let originals = try session.model.weights.snapshot(names)
+            defer { session.model.weights.restore(originals) }
             try ModelEditor.apply(plan: plan, measurements: measurements, options: options, to: session.model)
             let refusals = try ModelEvaluation.refusals(session: session, prompts: harmful, options: evaluation)
             let edited = try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmless, options: evaluation)

@@ -2,7 +2,7 @@ import Foundation
 import TensorKit
 
 /// A decoder-only language model run on the CPU in f32: loading (GGUF file or Hugging Face
-/// directory, optional PEFT LoRA merged at load), batched forward with residual capture, and
+/// directory, optional PEFT LoRA applied unmerged), batched forward with residual capture, and
 /// greedy generation with a KV cache.
 ///
 /// Weights stay in their stored type (quantized blocks, bf16, ...) and are widened to f32 in scratch
@@ -13,7 +13,7 @@ public final class LanguageModel: @unchecked Sendable {
     public let weights: ModelWeights
     /// The file or directory the model was loaded from.
     public let source: String
-    /// The LoRA adapter merged at load, if any.
+    /// The LoRA adapter applied at load (`LoRAAdapter.attach(to:)`), if any.
     public let adapter: LoRAAdapter?
 
     let recipe: BlockRecipe
@@ -23,9 +23,10 @@ public final class LanguageModel: @unchecked Sendable {
     /// Dequantization scratch for one weight (grown as needed).
     var weightScratch: [Float] = []
 
-    /// Loads a GGUF file or a Hugging Face model directory (detected), and merges the PEFT LoRA
-    /// adapter in `adapter` if given. `prepareBase` may change the base weights before the merge (for
-    /// example quantize them, as QLoRA keeps a 4-bit base under an f32 adapter).
+    /// Loads a GGUF file or a Hugging Face model directory (detected), and applies the PEFT LoRA
+    /// adapter in `adapter` if given (`LoRAAdapter.attach(to:)`: unmerged beside the block linear
+    /// weights). `prepareBase` may change the base weights before (for example quantize them, as QLoRA
+    /// keeps a 4-bit base under an f32 adapter).
     public static func load(
         path: String, adapter: String? = nil, prepareBase: ((ModelWeights) throws -> Void)? = nil
     ) throws -> LanguageModel {
@@ -34,7 +35,7 @@ public final class LanguageModel: @unchecked Sendable {
         var lora: LoRAAdapter?
         if let adapter {
             let a = try LoRAAdapter.load(directory: adapter)
-            try a.merge(into: loaded.weights)
+            try a.attach(to: loaded.weights)
             lora = a
         }
         return LanguageModel(

@@ -53,31 +53,49 @@ public enum Quantizer {
         var packed = [UInt8](repeating: 0, count: (n + 1) / 2)
         var absmax = [Float](repeating: 0, count: blocks)
         guard n > 0, let x = values.baseAddress else { return (packed, absmax) }
-        let zeroCode = UInt8(table.firstIndex(of: 0) ?? 0)
         table.withUnsafeBufferPointer { code in
             packed.withUnsafeMutableBufferPointer { out in
-                for b in 0..<blocks {
-                    let start = b * blockSize, end = min(start + blockSize, n)
-                    var amax: Float = 0
-                    for i in start..<end { amax = max(amax, abs(x[i])) }
-                    absmax[b] = amax
-                    let inverse: Float = 1 / amax
-                    for i in start..<end {
-                        var q = zeroCode
-                        if amax != 0 {
-                            let s = min(max(x[i] * inverse, -1), 1)
-                            var best = abs(s - code[0])
-                            q = 0
-                            for k in 1..<16 {
-                                let e = abs(s - code[k])
-                                if e < best { best = e; q = UInt8(k) }
-                            }
-                        }
-                        out[i >> 1] |= (i & 1 == 0) ? q << 4 : q
-                    }
+                absmax.withUnsafeMutableBufferPointer { scales in
+                    fourBit(x, count: n, blockSize: blockSize, table: code.baseAddress!,
+                            packed: out.baseAddress!, absmax: scales.baseAddress!)
                 }
             }
         }
         return (packed, absmax)
+    }
+
+    /// The kernel of `fourBit`, into caller buffers: codes for `count` values into `packed`
+    /// (⌈count/2⌉ bytes, overwritten) and one absmax per block of `blockSize` into `absmax`
+    /// (⌈count/blockSize⌉ floats). `table` holds 16 codes. A tensor encoded in pieces that each start on a
+    /// block boundary, and so on a byte (`blockSize` even), gives the bytes of encoding it whole.
+    public static func fourBit(
+        _ x: UnsafePointer<Float>, count n: Int, blockSize: Int, table code: UnsafePointer<Float>,
+        packed out: UnsafeMutablePointer<UInt8>, absmax: UnsafeMutablePointer<Float>
+    ) {
+        precondition(blockSize > 0)
+        out.update(repeating: 0, count: (n + 1) / 2)
+        var zeroCode: UInt8 = 0
+        for k in 0..<16 where code[k] == 0 { zeroCode = UInt8(k); break }
+        let blocks = (n + blockSize - 1) / blockSize
+        for b in 0..<blocks {
+            let start = b * blockSize, end = min(start + blockSize, n)
+            var amax: Float = 0
+            for i in start..<end { amax = max(amax, abs(x[i])) }
+            absmax[b] = amax
+            let inverse: Float = 1 / amax
+            for i in start..<end {
+                var q = zeroCode
+                if amax != 0 {
+                    let s = min(max(x[i] * inverse, -1), 1)
+                    var best = abs(s - code[0])
+                    q = 0
+                    for k in 1..<16 {
+                        let e = abs(s - code[k])
+                        if e < best { best = e; q = UInt8(k) }
+                    }
+                }
+                out[i >> 1] |= (i & 1 == 0) ? q << 4 : q
+            }
+        }
     }
 }

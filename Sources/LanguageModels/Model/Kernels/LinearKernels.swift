@@ -61,6 +61,40 @@ enum LinearKernels {
         }
         try failure.check()
     }
+
+    /// y (m, out) += s · (x (m, in) · Aᵀ) · Bᵀ: the LoRA term of a linear layer, computed unmerged as
+    /// two sgemms through the (m, r) product Ax, for prompts and decoding alike.
+    static func addLowRank(
+        _ u: LowRankUpdate, x: UnsafePointer<Float>, tokens m: Int, into y: UnsafeMutablePointer<Float>
+    ) {
+        let r = u.rank, inSize = u.inSize, outSize = u.outSize
+        let ax = UnsafeMutablePointer<Float>.allocate(capacity: m * r)  // (m, r)
+        defer { ax.deallocate() }
+        u.a.withUnsafeBufferPointer { a in
+            BLAS.sgemm(
+                transposeA: false, transposeB: true, m: m, n: r, k: inSize,
+                a: x, lda: inSize, b: a.baseAddress!, ldb: inSize, c: ax, ldc: r)
+        }
+        u.b.withUnsafeBufferPointer { b in
+            BLAS.sgemm(
+                transposeA: false, transposeB: true, m: m, n: outSize, k: r, alpha: u.scale,
+                a: ax, lda: r, b: b.baseAddress!, ldb: r, beta: 1, c: y, ldc: outSize)
+        }
+    }
+
+    /// W[rows] (rows.count, in) += s · B[rows] (rows.count, r) · A (r, in): the update merged into rows of
+    /// its weight with one sgemm (over all rows, the very call a merge at load made).
+    static func addLowRankRows(_ u: LowRankUpdate, rows: Range<Int>, into w: UnsafeMutablePointer<Float>) {
+        let r = u.rank, inSize = u.inSize
+        u.b.withUnsafeBufferPointer { b in
+            u.a.withUnsafeBufferPointer { a in
+                BLAS.sgemm(
+                    transposeA: false, transposeB: false, m: rows.count, n: inSize, k: r, alpha: u.scale,
+                    a: b.baseAddress! + rows.lowerBound * r, lda: r, b: a.baseAddress!, ldb: inSize,
+                    beta: 1, c: w, ldc: inSize)
+            }
+        }
+    }
 }
 
 /// The first error thrown by any of several threads.

@@ -5,9 +5,12 @@ import TensorKit
 /// `adapter_model.safetensors` with `base_model.model.<module>.lora_A.weight` `[r, in]` and
 /// `...lora_B.weight` `[out, r]`.
 ///
-/// Merged at load as W' = W + s·B·A with s = lora_alpha / r (lora_alpha / √r with `use_rslora`),
-/// computed in f32 with one sgemm per target; the merged weights stay dense f32, since rounding
-/// them back to bf16 or a quantized type would erase much of the small update.
+/// The update of each target is W' = W + s·B·A with s = lora_alpha / r (lora_alpha / √r with
+/// `use_rslora`). `attach(to:)` keeps it unmerged beside a block's linear weight, which stays in its
+/// stored type (the forward pass computes Wx + s·B(Ax)); a writer reads W' through `ModelWeights.float32`,
+/// merged then, one tensor at a time. Other targets (a LoRA'd `lm_head`) are merged at load in f32
+/// (`merge(into:)`), one sgemm each, and stay dense f32: rounding them back to bf16 or a quantized type
+/// would erase much of the small update.
 public struct LoRAAdapter: Sendable {
     public struct Pair: Sendable {
         /// Hugging Face weight name of the target, e.g. `model.layers.3.self_attn.q_proj.weight`.
@@ -119,19 +122,58 @@ public struct LoRAAdapter: Sendable {
         return w
     }
 
-    /// Merges every pair into `weights` (GGUF or safetensors base alike); a target the model does not
-    /// have is an error naming it.
+    /// Merges every pair into `weights` (GGUF or safetensors base alike) as dense f32; a target the model
+    /// does not have is an error naming it.
     public func merge(into weights: ModelWeights) throws {
+        for pair in pairs { try merge(pair, into: weights) }
+    }
+
+    /// Applies the adapter to `weights` the way the runtime runs it: each block linear target keeps its
+    /// stored W with the update beside it (value W + s·B·A, forward Wx + s·B(Ax)), any other target is
+    /// merged (`merge(into:)`). Memory: the factors, r·(in + out) floats a target.
+    public func attach(to weights: ModelWeights) throws {
         for pair in pairs {
-            guard weights.contains(pair.target) else {
-                throw ModelError.mismatch("\(directory): adapter targets '\(pair.target)', which the model does not have")
+            let shape = try checkedShape(pair, weights)
+            guard ModelWeights.isBlockLinear(pair.target) else {
+                try merge(pair, into: weights)
+                continue
             }
-            let shape = try weights.shape(of: pair.target)
-            guard shape.count == 2 else {
-                throw ModelError.mismatch("\(directory): adapter target '\(pair.target)' is not a matrix")
+            guard pair.b.shape[0] == shape[0], pair.a.shape[1] == shape[1] else {
+                throw ModelError.mismatch(
+                    "\(directory): adapter for '\(pair.target)' has lora_B \(pair.b.shape), lora_A \(pair.a.shape); weight is \(shape)")
             }
-            let merged = try merged(pair, base: try weights.float32(pair.target))
-            try weights.setDense(pair.target, merged.scalars)
+            try weights.attachLowRank(pair.target, a: pair.a, b: pair.b, scale: scale)
         }
     }
+
+    private func merge(_ pair: Pair, into weights: ModelWeights) throws {
+        _ = try checkedShape(pair, weights)
+        let merged = try merged(pair, base: try weights.float32(pair.target))
+        try weights.setDense(pair.target, merged.scalars)
+    }
+
+    /// The target's shape, after checking the model has it as a matrix.
+    private func checkedShape(_ pair: Pair, _ weights: ModelWeights) throws -> [Int] {
+        guard weights.contains(pair.target) else {
+            throw ModelError.mismatch("\(directory): adapter targets '\(pair.target)', which the model does not have")
+        }
+        let shape = try weights.shape(of: pair.target)
+        guard shape.count == 2 else {
+            throw ModelError.mismatch("\(directory): adapter target '\(pair.target)' is not a matrix")
+        }
+        return shape
+    }
+}
+
+/// A LoRA update kept beside its base weight W (out, in): the weight's value is W + s·B·A, and the
+/// forward pass computes y = Wx + s·B(Ax) (`LinearKernels.addLowRank`), so W keeps its stored type.
+struct LowRankUpdate: Sendable {
+    var a: [Float]  // (r, in)
+    var b: [Float]  // (out, r)
+    var rank: Int
+    /// s in W + s·B·A.
+    var scale: Float
+
+    var inSize: Int { a.count / rank }
+    var outSize: Int { b.count / rank }
 }

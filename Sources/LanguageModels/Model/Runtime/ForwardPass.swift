@@ -186,7 +186,7 @@ extension LanguageModel {
         }
     }
 
-    /// y (rows, out) = x (rows, in) · Wᵀ (+ b), W stored (out, in).
+    /// y (rows, out) = x (rows, in) · Wᵀ (+ s·(x·Aᵀ)·Bᵀ for a LoRA update kept beside W) (+ b), W stored (out, in).
     func linear(_ name: String, _ x: UnsafePointer<Float>, rows: Int, inSize: Int, outSize: Int,
                 into y: UnsafeMutablePointer<Float>, bias: String? = nil) throws {
         if rows <= LinearKernels.streamedMaxTokens {
@@ -197,6 +197,9 @@ extension LanguageModel {
                     transposeA: false, transposeB: true, m: rows, n: outSize, k: inSize,
                     a: x, lda: inSize, b: w, ldb: inSize, c: y, ldc: outSize)
             }
+        }
+        if let update = try weights.lowRank(name) {
+            LinearKernels.addLowRank(update, x: x, tokens: rows, into: y)
         }
         if let bias {
             let b = try weights.vector(bias)
