@@ -50,7 +50,8 @@ struct AblateCommand: ParsableCommand {
             let target: ModelEditor.Output = dryRun || output == nil
                 ? .dryRun : (gguf ? .gguf(output!, editedType: ggufType) : .directory(output!, dtype: dtype?.dtype))
             let result = try ModelEditor.ablate(
-                session: session, plan: layerPlan, measurements: m, measurementsPath: measurements, options: options, output: target)
+                session: session, plan: layerPlan, measurements: m, measurementsPath: measurements, options: options, output: target,
+                progress: ProgressReporter().step("write", unit: "tensors"))
             print(TensorEditSummary.table(result.edits))
             if let g = result.gguf {
                 print("wrote \(g.path): \(g.tensorCount) tensors (\(g.copiedTensors) copied unchanged, \(g.encodedTensors.count) re-encoded as \(Set(g.encodedTensors.values).sorted().joined(separator: ", "))), \(g.totalBytes) bytes")

@@ -29,11 +29,13 @@ struct ConvertCommand: ParsableCommand {
             try prepareOutput(output, kind: gguf ? .file : .newDirectory, inputs: [("<model>", model), ("--adapter", adapter)])
             let session = try ModelSession.load(path: model, adapter: adapter)
             if gguf {
-                let g = try GGUFExport.write(session: session, to: output, editedType: ggufType)
+                let g = try GGUFExport.write(
+                    session: session, to: output, editedType: ggufType, progress: ProgressReporter().step("write", unit: "tensors"))
                 print("wrote \(g.path): \(g.tensorCount) tensors (\(g.copiedTensors) copied unchanged, \(g.encodedTensors.count) re-encoded), \(g.totalBytes) bytes")
                 return
             }
-            let summary = try CheckpointExport.write(session: session, to: output, dtype: dtype?.dtype)
+            let summary = try CheckpointExport.write(
+                session: session, to: output, dtype: dtype?.dtype, progress: ProgressReporter().step("write", unit: "tensors"))
             let layout = summary.keptInputLayout ? "the input's layout, \(summary.copiedTensors) copied unchanged" : "text model"
             print("wrote \(summary.directory): \(summary.tensorCount) tensors (\(layout)) in \(summary.shardFiles.count) shard(s)")
         }

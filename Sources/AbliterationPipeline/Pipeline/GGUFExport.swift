@@ -17,7 +17,7 @@ import LanguageModels
 /// Memory: one changed tensor at a time, as f32 plus its encoded copy (the edit works in place), whatever
 /// the model's size; untouched tensors are copied from the memory-mapped source.
 ///
-/// The file is staged under `<path>.tmp-<pid>-<n>` and renamed when complete; an output that is an input
+/// `progress(done, total)` follows the tensors written. The file is staged under `<path>.tmp-<pid>-<n>` and renamed when complete; an output that is an input
 /// is refused (`OutputPaths`). A Hugging Face source is refused (the converter's renaming, Q/K permutation
 /// and tokenizer metadata are not reproduced here), as is a model whose base was quantized at load.
 public enum GGUFExport {
@@ -76,7 +76,8 @@ public enum GGUFExport {
 
     public static func write(
         session: ModelSession, to path: String, editedType: TensorType = .same,
-        edits: [ModelEditor.PlannedEdit] = [], normPreserving: Bool = false, provenance: [String: String] = [:]
+        edits: [ModelEditor.PlannedEdit] = [], normPreserving: Bool = false, provenance: [String: String] = [:],
+        progress: ((Int, Int) -> Void)? = nil
     ) throws -> Summary {
         try OutputPaths.check(
             path, label: "output", kind: .file,
@@ -155,7 +156,9 @@ public enum GGUFExport {
         var encoded: [String: String] = [:]
         var summaries: [TensorEditSummary] = []
         do {
-            for spec in specs {
+            progress?(0, specs.count)
+            for (n, spec) in specs.enumerated() {
+                defer { progress?(n + 1, specs.count) }
                 guard changed.contains(spec.name), let hf = hfNameOf[spec.name] else {
                     try writer.append(spec.name, try source.tensor(spec.name).bytes)
                     copied += 1
