@@ -50,7 +50,8 @@ struct AblateCommand: ParsableCommand {
             let target: ModelEditor.Output = dryRun || output == nil
                 ? .dryRun : (gguf ? .gguf(output!, editedType: ggufTypes.edited, modelType: ggufTypes.model) : .directory(output!, dtype: dtype?.dtype))
             let result = try ModelEditor.ablate(
-                session: session, plan: layerPlan, measurements: m, measurementsPath: measurements, options: options, output: target)
+                session: session, plan: layerPlan, measurements: m, measurementsPath: measurements, options: options, output: target,
+                progress: ProgressReporter().step("write", unit: "tensors"))
             print(TensorEditSummary.table(result.edits))
             if let g = result.gguf { print(g.line) }
             guard let summary = result.export else { return }

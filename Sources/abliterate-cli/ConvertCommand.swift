@@ -30,11 +30,14 @@ struct ConvertCommand: ParsableCommand {
             try prepareOutput(output, kind: gguf ? .file : .newDirectory, inputs: [("<model>", model), ("--adapter", adapter)])
             let session = try ModelSession.load(path: model, adapter: adapter)
             if gguf {
-                let g = try GGUFExport.write(session: session, to: output, editedType: ggufTypes.edited, modelType: ggufTypes.model)
+                let g = try GGUFExport.write(
+                    session: session, to: output, editedType: ggufTypes.edited, modelType: ggufTypes.model,
+                    progress: ProgressReporter().step("write", unit: "tensors"))
                 print(g.line)
                 return
             }
-            let summary = try CheckpointExport.write(session: session, to: output, dtype: dtype?.dtype)
+            let summary = try CheckpointExport.write(
+                session: session, to: output, dtype: dtype?.dtype, progress: ProgressReporter().step("write", unit: "tensors"))
             let layout = summary.keptInputLayout ? "the input's layout, \(summary.copiedTensors) copied unchanged" : "text model"
             print("wrote \(summary.directory): \(summary.tensorCount) tensors (\(layout)) in \(summary.shardFiles.count) shard(s)")
         }

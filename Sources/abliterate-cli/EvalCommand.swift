@@ -40,7 +40,7 @@ struct EvalCommand: ParsableCommand {
                 ? [] : try loadPrompts(prompts.harmless, kind: .harmless, split: .test, field: format.field, limit: limit)
             let detector = try markers.map { try RefusalDetector(markersFile: $0) } ?? .default
             let session = try modelOptions.load()
-            let progress = ProgressPrinter("generate")
+            let progress = ProgressReporter()
             let report = try ModelEvaluation.report(
                 session: session, harmful: harmfulPrompts, harmless: harmlessPrompts,
                 baseline: baseline.map { baseline in {
@@ -48,7 +48,7 @@ struct EvalCommand: ParsableCommand {
                     return try ModelSession.load(path: baseline, adapter: baselineAdapter)
                 } },
                 options: generation.options(format: format.format, detector: detector),
-                progress: { progress.update(done: $0, total: $1) })
+                progress: progress.step("generate", unit: "prompts"))
             print(json ? try jsonString(report) : report.summary)
         }
     }

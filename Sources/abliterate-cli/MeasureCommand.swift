@@ -34,13 +34,13 @@ struct MeasureCommand: ParsableCommand {
             ])
             let (harmfulPrompts, harmfulOrigins) = try loadPromptList(prompts.harmful, kind: .harmful, split: .train, field: format.field)
             let (harmlessPrompts, harmlessOrigins) = try loadPromptList(prompts.harmless, kind: .harmless, split: .train, field: format.field)
-            let session = try modelOptions.load(quantization: measurement.quantize)
-            let progress = ProgressPrinter("measure")
+            let progress = ProgressReporter()
+            let session = try modelOptions.load(quantization: measurement.quantize, progress: progress)
             let measurements = try ResidualMeasurement.measure(
                 session: session, harmful: harmfulPrompts, harmless: harmlessPrompts,
                 options: measurement.options(batchSize: batchSize, format: format.format),
                 harmfulOrigins: harmfulOrigins, harmlessOrigins: harmlessOrigins,
-                progress: { progress.update(done: $0, total: $1) })
+                progress: progress.step("measure", unit: "prompts"))
             try measurements.write(to: output)
             let suggested = MeasurementAnalysis(measurements).suggestedLayers()
             print("wrote \(output): \(harmfulPrompts.count) harmful, \(harmlessPrompts.count) harmless prompts, layers 0...\(measurements.metadata.layerCount); suggested layers \(suggested)")

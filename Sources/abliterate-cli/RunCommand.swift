@@ -63,9 +63,11 @@ struct RunCommand: ParsableCommand {
             options.gguf = gguf ? ggufTypes.edited : nil
             options.ggufModelType = gguf ? ggufTypes.model : nil
             let start = Date()
+            let progress = ProgressReporter()
             let report = try AbliterationRun.run(
                 path: modelOptions.model, adapter: modelOptions.adapter, output: output, options: options,
-                log: { printError(String(format: "[%5.0fs] ", Date().timeIntervalSince(start)) + $0) })
+                log: { progress.log(String(format: "[%5.0fs] ", Date().timeIntervalSince(start)) + $0) },
+                progress: progress.report)
             print(json ? try jsonString(report) : report.table)
         }
     }

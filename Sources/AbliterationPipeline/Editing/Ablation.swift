@@ -29,7 +29,7 @@ extension ModelEditor {
     /// Hugging Face directory or a GGUF file with the plan, method and `measurementsPath` in its metadata.
     public static func ablate(
         session: ModelSession, plan: LayerPlan, measurements: Measurements, measurementsPath: String,
-        options: AblationOptions, output: Output
+        options: AblationOptions, output: Output, progress: ((Int, Int) -> Void)? = nil
     ) throws -> AblationResult {
         let c = session.model.configuration
         try measurements.checkCompatible(
@@ -44,14 +44,16 @@ extension ModelEditor {
                 session: session, to: directory, dtype: dtype, edits: edits, normPreserving: options.normPreserving,
                 metadata: ["abliterate.plan": plan.description, "abliterate.method": options.method.rawValue,
                            "abliterate.edit_direction": appliedDirectionMode(edits).rawValue,
-                           "abliterate.measurements": measurementsPath])
+                           "abliterate.measurements": measurementsPath],
+                progress: progress)
             return AblationResult(edits: summary.edits, export: summary)
         case .gguf(let path, let editedType, let modelType):
             let edits = try plannedEdits(plan: plan, measurements: measurements, options: options, model: session.model)
             let summary = try GGUFExport.write(
                 session: session, to: path, editedType: editedType, modelType: modelType, edits: edits,
                 normPreserving: options.normPreserving,
-                provenance: provenance(plan: plan, options: options, edits: edits, measurements: measurementsPath))
+                provenance: provenance(plan: plan, options: options, edits: edits, measurements: measurementsPath),
+                progress: progress)
             return AblationResult(edits: summary.edits, export: nil, gguf: summary)
         }
     }

@@ -40,10 +40,11 @@ public enum MeasurementQuantization: String, Sendable, Codable, CaseIterable {
     }
 
     /// Quantizes the linear weights of the blocks (`*_proj.weight`), one at a time, into packed storage.
-    /// `progress(done, total)` is called after each weight.
+    /// `progress(done, total)` is called at the start (done = 0) and after each weight.
     public func apply(to weights: ModelWeights, progress: ((Int, Int) -> Void)? = nil) throws {
         guard let format = weightQuantization else { return }
         let names = weights.names.filter { $0.hasSuffix("_proj.weight") }
+        progress?(0, names.count)
         for (i, name) in names.enumerated() {
             try weights.quantize(name, as: format)
             progress?(i + 1, names.count)

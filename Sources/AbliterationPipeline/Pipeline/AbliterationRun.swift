@@ -95,10 +95,18 @@ public enum AbliterationRun {
 
     /// Runs the job on the model at `path` (plus `adapter`), writing the edited model to `output`
     /// (a new Hugging Face directory, or a GGUF file when `options.gguf` is set) together with
-    /// `report.json`, `measurements.safetensors` and `directions.svg`. `log` receives progress lines.
+    /// `report.json`, `measurements.safetensors` and `directions.svg`. `log` receives a line as each step
+    /// begins and ends; `progress` follows each long step (evaluate, quantize, measure, each search
+    /// candidate, write) unit by unit.
     public static func run(
-        path: String, adapter: String?, output: String, options: Options, log: @escaping (String) -> Void = { _ in }
+        path: String, adapter: String?, output: String, options: Options, log: @escaping (String) -> Void = { _ in },
+        progress: ProgressHandler? = nil
     ) throws -> Report {
+        /// A (done, total) callback reporting `step` in `unit`, after a report of its start with `total` units.
+        func reporter(_ step: String, unit: String, total: Int, offset: Int = 0) -> (Int, Int) -> Void {
+            if offset == 0 { progress?(StepProgress(step: step, done: 0, total: total, unit: unit)) }
+            return { done, _ in progress?(StepProgress(step: step, done: offset + done, total: total, unit: unit)) }
+        }
         let gguf = options.gguf != nil
         let inputs = OutputPaths.inputs([("model", path), ("adapter", adapter)])
         try OutputPaths.check(output, label: "output", kind: gguf ? .file : .newDirectory, inputs: inputs)
@@ -125,18 +133,30 @@ public enum AbliterationRun {
         }
 
         log("evaluating the original on \(options.harmfulTest.count) harmful and \(options.harmlessTest.count) harmless test prompts")
-        let before = try timed("evaluate original") { try ModelEvaluation.refusals(session: session, prompts: options.harmfulTest, options: evaluation) }
+        let testTotal = options.harmfulTest.count + options.harmlessTest.count
+        let before = try timed("evaluate original") {
+            try ModelEvaluation.refusals(
+                session: session, prompts: options.harmfulTest, options: evaluation,
+                progress: reporter("evaluate original", unit: "prompts", total: testTotal))
+        }
         let baseline = try timed("evaluate original") {
-            try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: options.harmlessTest, options: evaluation)
+            try ModelEvaluation.firstTokenLogProbabilities(
+                session: session, prompts: options.harmlessTest, options: evaluation,
+                progress: reporter("evaluate original", unit: "prompts", total: testTotal, offset: options.harmfulTest.count))
         }
         log(String(format: "original: %d/%d refusals", before.refusals, before.total))
 
         log("measuring \(options.harmfulTrain.count) harmful and \(options.harmlessTrain.count) harmless training prompts\(options.measurementQuantization == .none ? "" : " on a \(options.measurementQuantization.rawValue) copy")")
         let measurements = try timed("measure") { () throws -> Measurements in
-            let measureSession = options.measurementQuantization == .none
-                ? session : try ModelSession.load(path: path, adapter: adapter, quantization: options.measurementQuantization)
+            let q = options.measurementQuantization
+            let measureSession = q == .none
+                ? session
+                : try ModelSession.load(
+                    path: path, adapter: adapter, quantization: q,
+                    progress: { done, total in progress?(StepProgress(step: "quantize \(q.rawValue)", done: done, total: total, unit: "weights")) })
             return try ResidualMeasurement.measure(
-                session: measureSession, harmful: options.harmfulTrain, harmless: options.harmlessTrain, options: options.measurement)
+                session: measureSession, harmful: options.harmfulTrain, harmless: options.harmlessTrain, options: options.measurement,
+                progress: reporter("measure", unit: "prompts", total: options.harmfulTrain.count + options.harmlessTrain.count))
         }
         let analysis = MeasurementAnalysis(measurements)
 
@@ -151,24 +171,25 @@ public enum AbliterationRun {
                 harmful: PromptSet.evenlySpaced(options.harmfulTrain, count: options.searchPrompts),
                 harmless: PromptSet.evenlySpaced(options.harmlessTrain, count: options.searchPrompts),
                 maxNewTokens: options.searchMaxNewTokens, refusalTarget: options.refusalTarget, evaluation: evaluation)
-            let searchBaseline = try timed("search") { try searcher.baseline(session: session) }
+            let searchBaseline = try timed("search") {
+                try searcher.baseline(
+                    session: session, progress: reporter("search baseline", unit: "prompts", total: searcher.harmless.count))
+            }
             var (scored, chosen) = try timed("search") {
                 try searcher.run(
                     session: session, measurements: measurements, candidates: candidates, options: options.ablation,
-                    baseline: searchBaseline
-                ) { i, n, c in
+                    baseline: searchBaseline, progress: { i, n, c in
                     log("  candidate \(i)/\(n) \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
-                }
+                }, stepProgress: progress)
             }
             // Refinement: the smallest scale of the best plan that reaches the target, when it misses it.
             if options.candidates == nil, scored[chosen].refusalRate > options.refusalTarget {
                 let tried = try timed("search") {
                     try searcher.refine(
                         candidates[chosen], session: session, measurements: measurements, options: options.ablation,
-                        baseline: searchBaseline
-                    ) { c in
+                        baseline: searchBaseline, progress: { c in
                         log("  refinement \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
-                    }
+                    }, stepProgress: progress)
                 }
                 candidates.append(contentsOf: tried.map(\.plan))
                 scored.append(contentsOf: tried.map(\.candidate))
@@ -188,19 +209,27 @@ public enum AbliterationRun {
                 return try GGUFExport.write(
                     session: session, to: output, editedType: type, modelType: options.ggufModelType, edits: edits,
                     normPreserving: options.ablation.normPreserving,
-                    provenance: ModelEditor.provenance(plan: plan, options: options.ablation, edits: edits, measurements: nil)).edits
+                    provenance: ModelEditor.provenance(plan: plan, options: options.ablation, edits: edits, measurements: nil),
+                    progress: { done, total in progress?(StepProgress(step: "write", done: done, total: total, unit: "tensors")) }).edits
             }
             return try CheckpointExport.write(
                 session: session, to: output, dtype: options.dtype, edits: edits, normPreserving: options.ablation.normPreserving,
                 metadata: ["abliterate.plan": plan.description, "abliterate.method": options.ablation.method.rawValue,
-                           "abliterate.edit_direction": editDirection.rawValue]).edits
+                           "abliterate.edit_direction": editDirection.rawValue],
+                progress: { done, total in progress?(StepProgress(step: "write", done: done, total: total, unit: "tensors")) }).edits
         }
 
         log("evaluating the edited model")
         let edited = try timed("load edited") { try ModelSession.load(path: output) }
-        let after = try timed("evaluate edited") { try ModelEvaluation.refusals(session: edited, prompts: options.harmfulTest, options: evaluation) }
+        let after = try timed("evaluate edited") {
+            try ModelEvaluation.refusals(
+                session: edited, prompts: options.harmfulTest, options: evaluation,
+                progress: reporter("evaluate edited", unit: "prompts", total: testTotal))
+        }
         let editedLogProbabilities = try timed("evaluate edited") {
-            try ModelEvaluation.firstTokenLogProbabilities(session: edited, prompts: options.harmlessTest, options: evaluation)
+            try ModelEvaluation.firstTokenLogProbabilities(
+                session: edited, prompts: options.harmlessTest, options: evaluation,
+                progress: reporter("evaluate edited", unit: "prompts", total: testTotal, offset: options.harmfulTest.count))
         }
         let kl = try ModelEvaluation.meanKLDivergence(baseline: baseline, model: editedLogProbabilities)
 

@@ -27,7 +27,8 @@ import LanguageModels
 /// The directory is written under a temporary name beside the target and renamed when complete; an
 /// existing target, or one that is or holds the input, is refused (`OutputPaths`), and the input is only
 /// read. `edits` are applied while writing, one tensor at a time, so an ablation needs memory for about
-/// one tensor in f32 plus its encoded copy, whatever the model's size.
+/// one tensor in f32 plus its encoded copy, whatever the model's size. `progress(done, total)` follows the
+/// tensors written.
 public enum CheckpointExport {
     /// What was written.
     public struct Summary: Sendable, Codable, Equatable {
@@ -54,7 +55,7 @@ public enum CheckpointExport {
     public static func write(
         session: ModelSession, to directory: String, dtype requested: DType? = nil,
         edits: [ModelEditor.PlannedEdit] = [], normPreserving: Bool = false,
-        metadata: [String: String] = [:], maxShardBytes: Int? = nil
+        metadata: [String: String] = [:], maxShardBytes: Int? = nil, progress: ((Int, Int) -> Void)? = nil
     ) throws -> Summary {
         let fm = FileManager.default
         let target = URL(fileURLWithPath: directory).standardizedFileURL.path
@@ -77,11 +78,11 @@ public enum CheckpointExport {
             if let source = floatCheckpoint(session) {
                 summary = try writeKeepingLayout(
                     session: session, source: source, to: temporary, dtype: requested, edits: plannedEdits,
-                    normPreserving: normPreserving, metadata: metadata)
+                    normPreserving: normPreserving, metadata: metadata, progress: progress)
             } else {
                 summary = try writeTextModel(
                     session: session, to: temporary, dtype: requested, edits: plannedEdits,
-                    normPreserving: normPreserving, metadata: metadata, maxShardBytes: maxShardBytes)
+                    normPreserving: normPreserving, metadata: metadata, maxShardBytes: maxShardBytes, progress: progress)
             }
             guard rename(temporary, target) == 0 else {
                 throw AbliterationError.invalidInput("\(target): cannot rename the finished directory into place: \(String(cString: strerror(errno)))")
@@ -110,7 +111,8 @@ public enum CheckpointExport {
 
     static func writeKeepingLayout(
         session: ModelSession, source: SafetensorsCheckpoint, to temporary: String, dtype requested: DType?,
-        edits: [String: ModelEditor.PlannedEdit], normPreserving: Bool, metadata: [String: String]
+        edits: [String: ModelEditor.PlannedEdit], normPreserving: Bool, metadata: [String: String],
+        progress: ((Int, Int) -> Void)?
     ) throws -> Summary {
         let weights = session.model.weights
         // The model tensor behind each file tensor; a tied head saved anyway follows the embedding.
@@ -126,6 +128,8 @@ public enum CheckpointExport {
         var convertedType = false
         var summaries: [TensorEditSummary] = []
         var shardFiles: [String] = []
+        let allTensors = source.shards.reduce(0) { $0 + $1.tensorInfos.count }
+        progress?(0, allTensors)
         for shard in source.shards {
             let file = (shard.path as NSString).lastPathComponent
             shardFiles.append(file)
@@ -179,6 +183,7 @@ public enum CheckpointExport {
                     sourceBytes += info.byteCount
                     totalBytes += spec.byteCount ?? 0
                     tensorCount += 1
+                    progress?(tensorCount, allTensors)
                 }
                 try writer.finish()
             } catch {
@@ -272,7 +277,7 @@ public enum CheckpointExport {
 
     static func writeTextModel(
         session: ModelSession, to temporary: String, dtype requested: DType?, edits: [String: ModelEditor.PlannedEdit],
-        normPreserving: Bool, metadata: [String: String], maxShardBytes: Int?
+        normPreserving: Bool, metadata: [String: String], maxShardBytes: Int?, progress: ((Int, Int) -> Void)?
     ) throws -> Summary {
         let weights = session.model.weights
         let shardLimit = maxShardBytes ?? SafetensorsCheckpointWriter.defaultMaxShardBytes
@@ -287,6 +292,7 @@ public enum CheckpointExport {
         var converted = 0
         var summaries: [TensorEditSummary] = []
         do {
+            progress?(0, specs.count)
             for spec in specs {
                 var values = try weights.float32(spec.name)
                 if let edit = edits[spec.name] {
@@ -294,6 +300,7 @@ public enum CheckpointExport {
                 }
                 try writer.write(spec.name, bytes: try Precision.bytes(values.scalars, as: spec.dtype))
                 converted += 1
+                progress?(converted, specs.count)
             }
             try writer.finish()
         } catch {

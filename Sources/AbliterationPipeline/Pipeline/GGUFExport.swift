@@ -17,9 +17,10 @@ import LanguageModels
 /// Memory: one changed tensor at a time, as f32 plus its encoded copy (the edit works in place), whatever
 /// the model's size; untouched tensors are copied from the memory-mapped source.
 ///
-/// The file is staged under `<path>.tmp-<pid>-<n>` and renamed when complete; an output that is an input
-/// is refused (`OutputPaths`), as is a model whose base was quantized at load. A Hugging Face source is
-/// converted whole instead (`GGUFConversion`, in the file type `modelType`).
+/// `progress(done, total)` follows the tensors written (from a GGUF source). The file is staged under
+/// `<path>.tmp-<pid>-<n>` and renamed when complete; an output that is an input is refused (`OutputPaths`),
+/// as is a model whose base was quantized at load. A Hugging Face source is converted whole instead
+/// (`GGUFConversion`, in the file type `modelType`).
 public enum GGUFExport {
     /// The type changed tensors are written in.
     public enum TensorType: Sendable, Equatable, CustomStringConvertible {
@@ -119,7 +120,8 @@ public enum GGUFExport {
     /// converted in `modelType` (nil: `auto`) by `GGUFConversion.write` (`editedType` must be `same`).
     public static func write(
         session: ModelSession, to path: String, editedType: TensorType = .same, modelType: GGUFConversion.FileType? = nil,
-        edits: [ModelEditor.PlannedEdit] = [], normPreserving: Bool = false, provenance: [String: String] = [:]
+        edits: [ModelEditor.PlannedEdit] = [], normPreserving: Bool = false, provenance: [String: String] = [:],
+        progress: ((Int, Int) -> Void)? = nil
     ) throws -> Summary {
         try OutputPaths.check(
             path, label: "output", kind: .file,
@@ -192,7 +194,9 @@ public enum GGUFExport {
         var encoded: [String: String] = [:]
         var summaries: [TensorEditSummary] = []
         do {
-            for spec in specs {
+            progress?(0, specs.count)
+            for (n, spec) in specs.enumerated() {
+                defer { progress?(n + 1, specs.count) }
                 guard changed.contains(spec.name), let hf = hfNameOf[spec.name] else {
                     try writer.append(spec.name, try source.tensor(spec.name).bytes)
                     copied += 1

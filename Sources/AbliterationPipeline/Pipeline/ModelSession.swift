@@ -26,11 +26,14 @@ public final class ModelSession: @unchecked Sendable {
 
     /// Loads the model and its tokenizer from `path` (GGUF file or Hugging Face directory), with the LoRA
     /// adapter in `adapter` kept unmerged beside its weights (`LoRAAdapter.attach(to:)`). With
-    /// `quantization`, the base weights are quantized (kept packed) before the adapter is applied.
+    /// `quantization`, the base weights are quantized (kept packed) before the adapter is applied;
+    /// `progress(done, total)` follows the weights quantized.
     public static func load(
-        path: String, adapter: String? = nil, quantization: MeasurementQuantization = .none
+        path: String, adapter: String? = nil, quantization: MeasurementQuantization = .none,
+        progress: ((Int, Int) -> Void)? = nil
     ) throws -> ModelSession {
-        let model = try LanguageModel.load(path: path, adapter: adapter, prepareBase: { try quantization.apply(to: $0) })
+        let model = try LanguageModel.load(
+            path: path, adapter: adapter, prepareBase: { try quantization.apply(to: $0, progress: progress) })
         let tokenizer = try model.loadTokenizer()
         guard tokenizer.vocabularySize <= model.configuration.vocabSize else {
             throw AbliterationError.mismatch(

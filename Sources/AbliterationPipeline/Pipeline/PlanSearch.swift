@@ -59,15 +59,18 @@ public struct PlanSearch: Sendable {
 
     /// The unedited model's first-token log-probabilities on the harmless search prompts, the reference
     /// every candidate's KL is taken against. Compute it once per search, before any edit.
-    public func baseline(session: ModelSession) throws -> [[Float]] {
-        try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmless, options: evaluation)
+    /// `progress(done, total)` follows the prompts.
+    public func baseline(session: ModelSession, progress: ((Int, Int) -> Void)? = nil) throws -> [[Float]] {
+        try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmless, options: evaluation, progress: progress)
     }
 
     /// Scores every candidate and returns them with the index of the chosen one. `baseline` is
-    /// `baseline(session:)`, computed on the unedited model (by this call when nil).
+    /// `baseline(session:)`, computed on the unedited model (by this call when nil). `progress` is called
+    /// after each candidate; `stepProgress` follows the prompts of each (step "candidate i/n PLAN").
     public func run(
         session: ModelSession, measurements: Measurements, candidates: [LayerPlan], options: AblationOptions,
-        baseline: [[Float]]? = nil, progress: ((Int, Int, Candidate) -> Void)? = nil
+        baseline: [[Float]]? = nil, progress: ((Int, Int, Candidate) -> Void)? = nil,
+        stepProgress: ProgressHandler? = nil
     ) throws -> (candidates: [Candidate], chosen: Int) {
         guard !candidates.isEmpty else { throw AbliterationError.invalidPlan("plan search: no candidate plans") }
         var evaluation = self.evaluation
@@ -81,9 +84,17 @@ public struct PlanSearch: Sendable {
             // The edited weights' storage (stored type, a LoRA update beside them) put back after scoring.
             let originals = try session.model.weights.snapshot(names)
             defer { session.model.weights.restore(originals) }
+            let step = "candidate \(i + 1)/\(candidates.count) \(plan)", total = harmful.count + harmless.count
+            stepProgress?(StepProgress(step: step, done: 0, total: total, unit: "prompts"))
             try ModelEditor.apply(plan: plan, measurements: measurements, options: options, to: session.model)
-            let refusals = try ModelEvaluation.refusals(session: session, prompts: harmful, options: evaluation)
-            let edited = try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmless, options: evaluation)
+            let refusals = try ModelEvaluation.refusals(
+                session: session, prompts: harmful, options: evaluation,
+                progress: { done, _ in stepProgress?(StepProgress(step: step, done: done, total: total, unit: "prompts")) })
+            let edited = try ModelEvaluation.firstTokenLogProbabilities(
+                session: session, prompts: harmless, options: evaluation,
+                progress: { done, _ in
+                    stepProgress?(StepProgress(step: step, done: self.harmful.count + done, total: total, unit: "prompts"))
+                })
             let kl = try ModelEvaluation.meanKLDivergence(baseline: baseline, model: edited)
             let candidate = Candidate(plan: plan.description, refusals: refusals.refusals, total: refusals.total, klDivergence: kl)
             results.append(candidate)
@@ -97,7 +108,8 @@ public struct PlanSearch: Sendable {
     /// its score, in the order tried. `baseline` is `baseline(session:)` of the unedited model.
     public func refine(
         _ plan: LayerPlan, session: ModelSession, measurements: Measurements, options: AblationOptions,
-        baseline: [[Float]], refinement: ScaleRefinement = .init(), progress: ((Candidate) -> Void)? = nil
+        baseline: [[Float]], refinement: ScaleRefinement = .init(), progress: ((Candidate) -> Void)? = nil,
+        stepProgress: ProgressHandler? = nil
     ) throws -> [(plan: LayerPlan, candidate: Candidate)] {
         var refinement = refinement
         var tried: [(plan: LayerPlan, candidate: Candidate)] = []
@@ -106,7 +118,12 @@ public struct PlanSearch: Sendable {
                 LayerPlan.Entry(measurementLayer: $0.measurementLayer, targets: $0.targets, scale: $0.scale * factor)
             })
             let scored = try run(
-                session: session, measurements: measurements, candidates: [scaled], options: options, baseline: baseline)
+                session: session, measurements: measurements, candidates: [scaled], options: options, baseline: baseline,
+                stepProgress: stepProgress.map { handler in { report in
+                    var renamed = report
+                    renamed.step = "refinement \(scaled)"
+                    handler(renamed)
+                } })
             let candidate = scored.candidates[0]
             tried.append((scaled, candidate))
             progress?(candidate)

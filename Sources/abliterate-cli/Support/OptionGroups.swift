@@ -9,12 +9,15 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "A GGUF file or a Hugging Face model directory.")
     var model: String
 
-    @Option(name: .long, help: "A PEFT LoRA adapter directory to merge at load.")
+    @Option(name: .long, help: "A PEFT LoRA adapter directory, applied unmerged at run time (merged into the weights written).")
     var adapter: String?
 
-    func load(quantization: MeasurementQuantization = .none) throws -> ModelSession {
+    /// Loads the model; `progress` shows the weights being quantized.
+    func load(quantization: MeasurementQuantization = .none, progress: ProgressReporter? = nil) throws -> ModelSession {
         printError("loading \(model)\(adapter.map { " + " + $0 } ?? "")\(quantization == .none ? "" : " (base as \(quantization.rawValue))") ...")
-        return try ModelSession.load(path: model, adapter: adapter, quantization: quantization)
+        return try ModelSession.load(
+            path: model, adapter: adapter, quantization: quantization,
+            progress: quantization == .none ? nil : progress?.step("quantize \(quantization.rawValue)", unit: "weights"))
     }
 }
 

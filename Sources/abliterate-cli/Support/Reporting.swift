@@ -32,28 +32,30 @@ func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
-/// Progress lines on standard error: a bar redrawn in place on a terminal, plain lines otherwise.
-final class ProgressPrinter: @unchecked Sendable {
-    private let label: String
-    private let isTerminal = isatty(2) != 0
-    private let start = Date()
-    private var lastPlainLine = Date.distantPast
+/// Renders the library's progress reports on standard error through `ProgressLine`: one line redrawn
+/// in place on a terminal, plain lines (at most one per step every 5 s, and when it finishes) otherwise.
+final class ProgressReporter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var line = ProgressLine(terminal: isatty(2) != 0)
 
-    init(_ label: String) { self.label = label }
+    private func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
 
-    func update(done: Int, total: Int, unit: String = "prompts") {
-        let elapsed = max(Date().timeIntervalSince(start), 1e-9)
-        let rate = Double(done) / elapsed
-        if isTerminal {
-            let width = 28
-            let filled = total > 0 ? width * done / total : 0
-            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            let line = String(format: "\r%@ [%@] %d/%d %@ (%.1f %@/s)", label, bar, done, total, unit, rate, unit)
-            FileHandle.standardError.write(Data(line.utf8))
-            if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
-        } else if done >= total || Date().timeIntervalSince(lastPlainLine) > 5 {
-            lastPlainLine = Date()
-            printError(String(format: "%@: %d/%d %@ (%.1f %@/s)", label, done, total, unit, rate, unit))
-        }
+    func report(_ progress: StepProgress) {
+        lock.lock(); defer { lock.unlock() }
+        if let text = line.render(progress) { write(text) }
+    }
+
+    /// A (done, total) callback for step `name` counted in `unit`, its clock started now.
+    func step(_ name: String, unit: String) -> (Int, Int) -> Void {
+        lock.lock()
+        write(line.begin(name))
+        lock.unlock()
+        return { [self] done, total in report(StepProgress(step: name, done: done, total: total, unit: unit)) }
+    }
+
+    /// A message line, after ending a progress line drawn in place.
+    func log(_ message: String) {
+        lock.lock(); defer { lock.unlock() }
+        write(line.interrupt() + message + "\n")
     }
 }
