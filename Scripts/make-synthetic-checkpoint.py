@@ -12,12 +12,18 @@ so the anonymous memory a command needs is the same. Nothing the model says mean
 Shapes (Hugging Face config names): 4b = hidden 2560, 34 layers, intermediate 10240, 8 heads, 4 KV heads,
 head_dim 256; 12b = hidden 3840, 48 layers, intermediate 15360, 16 heads, 8 KV heads, head_dim 256.
 The file is written tensor by tensor (one tensor in memory at a time); never commit it.
+
+With --adapter DIR it also writes a random PEFT LoRA adapter for it (rank --rank, alpha 2·rank, every
+q/k/v/o/gate/up/down projection: adapter_config.json and adapter_model.safetensors, f32).
 """
+import json
+import os
 import argparse
 import sys
 
 import numpy as np
 from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType, GGUFWriter
+from safetensors.numpy import save_file
 
 SHAPES = {
     "4b": dict(hidden=2560, layers=34, intermediate=10240, heads=8, kv_heads=4, head_dim=256, window=1024),
@@ -39,6 +45,8 @@ def main():
     parser.add_argument("--output", required=True)
     parser.add_argument("--layers", type=int, help="override the layer count")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--adapter", help="also write a random LoRA adapter directory here")
+    parser.add_argument("--rank", type=int, default=16)
     args = parser.parse_args()
     s = dict(SHAPES[args.shape])
     if args.layers:
@@ -99,6 +107,28 @@ def main():
         if n % 50 == 0:
             print(f"  {n}/{len(tensors)} {name}", file=sys.stderr)
     writer.close()
+    if args.adapter:
+        write_adapter(args.adapter, s, args.rank, rng)
+
+
+def write_adapter(directory, s, rank, rng):
+    """A PEFT LoRA adapter with random A (r, in) and B (out, r), small enough not to matter numerically."""
+    os.makedirs(directory, exist_ok=True)
+    h, i, d = s["hidden"], s["intermediate"], s["head_dim"]
+    q, kv = s["heads"] * d, s["kv_heads"] * d
+    shapes = {"self_attn.q_proj": (q, h), "self_attn.k_proj": (kv, h), "self_attn.v_proj": (kv, h),
+              "self_attn.o_proj": (h, q), "mlp.gate_proj": (i, h), "mlp.up_proj": (i, h), "mlp.down_proj": (h, i)}
+    tensors = {}
+    for l in range(s["layers"]):
+        for module, (out, inp) in shapes.items():
+            name = f"base_model.model.model.layers.{l}.{module}"
+            tensors[name + ".lora_A.weight"] = rng.normal(0, 0.01, size=(rank, inp)).astype(np.float32)
+            tensors[name + ".lora_B.weight"] = rng.normal(0, 0.001, size=(out, rank)).astype(np.float32)
+    save_file(tensors, os.path.join(directory, "adapter_model.safetensors"))
+    config = {"peft_type": "LORA", "r": rank, "lora_alpha": 2 * rank,
+              "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+    with open(os.path.join(directory, "adapter_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
 
 
 if __name__ == "__main__":

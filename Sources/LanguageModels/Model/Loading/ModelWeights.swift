@@ -314,13 +314,23 @@ public final class ModelWeights: @unchecked Sendable {
         }
     }
 
-    /// Calls `body` with the whole stored weight as row-major f32 (a LoRA update beside it not included):
-    /// dense weights directly, stored ones widened into `scratch` (grown as needed, reused across calls)
-    /// on all threads.
+    /// Calls `body` with the whole stored weight as row-major f32: dense weights directly, stored ones
+    /// widened into `scratch` (grown as needed, reused across calls) on all threads. A LoRA update beside
+    /// the weight is left out, or with `mergingLowRank` merged into the scratch copy (W + s·B·A, the
+    /// sgemm of `LinearKernels.addLowRankRows` over all rows).
     func withMatrix<R>(
-        _ name: String, scratch: inout [Float], _ body: (UnsafePointer<Float>) throws -> R
+        _ name: String, scratch: inout [Float], mergingLowRank: Bool = false, _ body: (UnsafePointer<Float>) throws -> R
     ) throws -> R {
         let e = try entry(name)
+        if mergingLowRank, let update = e.lowRank {
+            let rows = e.shape.first ?? 1, rowLength = e.shape.dropFirst().reduce(1, *)
+            if scratch.count < rows * rowLength { scratch = [Float](repeating: 0, count: rows * rowLength) }
+            return try scratch.withUnsafeMutableBufferPointer { buffer in
+                try LinearKernels.dequantizeParallel(self, name, rowCount: rows, rowLength: rowLength, into: buffer.baseAddress!)
+                LinearKernels.addLowRankRows(update, rows: 0..<rows, into: buffer.baseAddress!)
+                return try body(buffer.baseAddress!)
+            }
+        }
         switch e.storage {
         case .dense(let values):
             return try values.withUnsafeBufferPointer { try body($0.baseAddress!) }

@@ -186,20 +186,27 @@ extension LanguageModel {
         }
     }
 
-    /// y (rows, out) = x (rows, in) · Wᵀ (+ s·(x·Aᵀ)·Bᵀ for a LoRA update kept beside W) (+ b), W stored (out, in).
+    /// y (rows, out) = x (rows, in) · Wᵀ (+ b), W stored (out, in).
+    ///
+    /// A LoRA update kept beside W (value W + s·B·A) is applied the cheaper way for the batch: as
+    /// s·(x·Aᵀ)·Bᵀ added to x·Wᵀ (2·rows·r·(in + out) flops), or, when rows·(in + out) > in·out,
+    /// merged into the widened copy of W (2·out·in·r flops, whatever the rows) before the one sgemm.
     func linear(_ name: String, _ x: UnsafePointer<Float>, rows: Int, inSize: Int, outSize: Int,
                 into y: UnsafeMutablePointer<Float>, bias: String? = nil) throws {
+        var pending = try weights.lowRank(name)
         if rows <= LinearKernels.streamedMaxTokens {
             try LinearKernels.streamed(weights, name, x: x, tokens: rows, inSize: inSize, outSize: outSize, into: y)
         } else {
-            try weights.withMatrix(name, scratch: &weightScratch) { w in
+            let merge = pending.map { rows * ($0.inSize + $0.outSize) > $0.inSize * $0.outSize } ?? false
+            if merge { pending = nil }
+            try weights.withMatrix(name, scratch: &weightScratch, mergingLowRank: merge) { w in
                 BLAS.sgemm(
                     transposeA: false, transposeB: true, m: rows, n: outSize, k: inSize,
                     a: x, lda: inSize, b: w, ldb: inSize, c: y, ldc: outSize)
             }
         }
-        if let update = try weights.lowRank(name) {
-            LinearKernels.addLowRank(update, x: x, tokens: rows, into: y)
+        if let pending {
+            LinearKernels.addLowRank(pending, x: x, tokens: rows, into: y)
         }
         if let bias {
             let b = try weights.vector(bias)
