@@ -6,10 +6,10 @@ import TensorKit
 ///
 /// - Many tokens (prompt processing): W is widened to f32 in scratch, by row blocks on all threads,
 ///   then one sgemm over every token of the batch.
-/// - Few tokens (decoding): W is streamed by row blocks small enough to stay in cache; each thread
-///   widens its blocks and takes the dot products at once, so the f32 copy of W never goes to memory
-///   and no sgemm packing pass is made over it.
-enum LinearKernels {
+/// - Few tokens (decoding): W is streamed by row blocks spread over threads, each row's dot products
+///   taken straight from its stored bytes (`DirectDot`), so W is read once per step in its stored size
+///   and never widened; storage without a direct kernel is widened a cache-sized row block at a time.
+package enum LinearKernels {
     /// Below this many tokens the streamed path is used.
     static let streamedMaxTokens = 4
 
@@ -37,11 +37,97 @@ enum LinearKernels {
     }
 
     /// The streamed product for few tokens: y[t, o] = x[t] · W[o], row blocks spread over threads.
+    ///
+    /// Dot products are taken straight from the stored rows where `DirectDot` has a kernel for the
+    /// storage (f32, bf16, f16, the GGML types of `DirectDot.kernel(for:)`, bitsandbytes NF4/FP4); for
+    /// GGML types with an integer kernel, x is first quantized to ggml's 8-bit activation blocks when
+    /// `quantizedActivations` is set, as llama.cpp does. Other storage is widened a row block at a time.
     static func streamed(
         _ weights: ModelWeights, _ name: String, x: UnsafePointer<Float>, tokens m: Int, inSize: Int, outSize: Int,
         into y: UnsafeMutablePointer<Float>
     ) throws {
-        let blockRows = max(1, 16_384 / inSize)
+        switch try weights.entry(name).storage {
+        case .stored(let t):
+            let row = t.bytes.baseAddress!, stride = t.rowByteCount
+            if quantizedActivations, let kind = DirectDot.activationKind(for: t.type),
+               let kernel = DirectDot.quantizedKernel(for: t.type) {
+                let xq = (0..<m).map { QuantizedActivation(kind, x + $0 * inSize, count: inSize) }  // m × (in)
+                forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { t, o in
+                    y[t * outSize + o] = kernel(row + o * stride, xq[t], inSize)
+                }
+                return
+            }
+            if let kernel = DirectDot.kernel(for: t.type) {
+                forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { t, o in
+                    y[t * outSize + o] = kernel(row + o * stride, x + t * inSize, inSize)
+                }
+                return
+            }
+        case .dense(let values):
+            values.withUnsafeBytes { w in
+                let row = w.baseAddress!
+                forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { t, o in
+                    y[t * outSize + o] = DirectDot.dotF32(row + o * inSize * 4, x + t * inSize, inSize)
+                }
+            }
+            return
+        case .bitsAndBytes(let w):
+            let packed = w.packed.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let dtype: DType = w.state.dtype == "bfloat16" ? .bf16 : (w.state.dtype == "float16" ? .f16 : .f32)
+            w.scales.withUnsafeBufferPointer { s in
+                w.table.withUnsafeBufferPointer { table in
+                    let lut = UnsafeMutablePointer<Float>.allocate(capacity: 16 * workers)  // a 16-value table per thread
+                    defer { lut.deallocate() }
+                    forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { t, o in
+                        y[t * outSize + o] = DirectDot.dotBitsAndBytes4Bit(
+                            packed: packed, absmax: s.baseAddress!, blockSize: w.state.blockSize, table: table.baseAddress!,
+                            dtype: dtype, first: o * inSize, count: inSize, x: x + t * inSize,
+                            scratch: lut + 16 * threadIndex(for: o, inSize: inSize, outSize: outSize))
+                    }
+                }
+            }
+            return
+        }
+        try widenedStreamed(weights, name, x: x, tokens: m, inSize: inSize, outSize: outSize, into: y)
+    }
+
+    /// Whether decoding with GGML-quantized weights quantizes the activations to 8-bit blocks (ggml's
+    /// `Q8_0`/`Q8_1`/`Q8_K`) and takes integer dot products, as llama.cpp does, rather than f32 dot products.
+    package nonisolated(unsafe) static var quantizedActivations = true
+
+    /// Rows per block of `forEachRowBlock`: about 16K weight values.
+    static func rowsPerBlock(inSize: Int) -> Int { max(1, 16_384 / inSize) }
+
+    /// The worker that `forEachRowBlock` gives row `o`.
+    static func threadIndex(for o: Int, inSize: Int, outSize: Int) -> Int {
+        let blockRows = rowsPerBlock(inSize: inSize)
+        let blocks = (outSize + blockRows - 1) / blockRows
+        return (o / blockRows) % min(workers, blocks)
+    }
+
+    /// Calls `body(t, o)` for every token t < m and row o < out: row blocks of `rowsPerBlock` rows dealt
+    /// to the workers in turn, each block's rows taken for every token before the next block.
+    static func forEachRowBlock(tokens m: Int, inSize: Int, outSize: Int, _ body: (Int, Int) -> Void) {
+        let blockRows = rowsPerBlock(inSize: inSize)
+        let blocks = (outSize + blockRows - 1) / blockRows
+        let n = min(workers, blocks)
+        DispatchQueue.concurrentPerform(iterations: n) { w in
+            var b = w
+            while b < blocks {
+                let lo = b * blockRows, hi = min(outSize, lo + blockRows)
+                for o in lo..<hi { for t in 0..<m { body(t, o) } }
+                b += n
+            }
+        }
+    }
+
+    /// The streamed product for storage without a direct kernel: each thread widens its row blocks to
+    /// f32 scratch and takes the dot products there.
+    static func widenedStreamed(
+        _ weights: ModelWeights, _ name: String, x: UnsafePointer<Float>, tokens m: Int, inSize: Int, outSize: Int,
+        into y: UnsafeMutablePointer<Float>
+    ) throws {
+        let blockRows = rowsPerBlock(inSize: inSize)
         let blocks = (outSize + blockRows - 1) / blockRows
         let n = min(workers, blocks)
         let failure = FirstError()
