@@ -69,6 +69,9 @@ final class DirectDotKernelTests: XCTestCase {
                     let s = bytes.withUnsafeBytes { b in x.withUnsafeBufferPointer { kernel(b.baseAddress! + r * rowBytes, $0.baseAddress!, n) } }
                     let (expected, magnitude) = Self.reference(w[(r * n)..<((r + 1) * n)], x[...])
                     XCTAssertLessThanOrEqual(abs(Double(s) - expected), 1e-5 * magnitude + 1e-30, "\(type) n=\(n) row \(r)")
+                    // Every f32 kernel sums in dotF32's order: bit for bit dotF32 of the widened row.
+                    let f32 = w.withUnsafeBytes { wb in x.withUnsafeBufferPointer { DirectDot.dotF32(wb.baseAddress! + 4 * r * n, $0.baseAddress!, n) } }
+                    XCTAssertEqual(s.bitPattern, f32.bitPattern, "\(type) n=\(n) row \(r): \(s) vs dotF32 \(f32)")
                 }
             }
         }
@@ -222,9 +225,17 @@ final class DirectDotKernelTests: XCTestCase {
                                 // f32 activations: summation order only. 8-bit activations: the activation rounding
                                 // (checked exactly above); here only that the product is the right one.
                                 let tolerance = integer ? 0.02 * magnitude + 1e-6 : 1e-5 * magnitude + 1e-30
-                                XCTAssertLessThanOrEqual(
-                                    abs(Double(y[t * rows + o]) - expected), tolerance,
-                                    "\(label) threads \(threads) tokens \(tokens) quantized \(quantized) y[\(t), \(o)]")
+                                let at = "\(label) threads \(threads) tokens \(tokens) quantized \(quantized) y[\(t), \(o)]"
+                                XCTAssertLessThanOrEqual(abs(Double(y[t * rows + o]) - expected), tolerance, at)
+                                if !integer {
+                                    // f32 activations: bit for bit dotF32 of the widened row (packed = dense).
+                                    let f32 = w.withUnsafeBytes { wb in
+                                        x.withUnsafeBufferPointer {
+                                            DirectDot.dotF32(wb.baseAddress! + 4 * o * inSize, $0.baseAddress! + t * inSize, inSize)
+                                        }
+                                    }
+                                    XCTAssertEqual(y[t * rows + o].bitPattern, f32.bitPattern, at)
+                                }
                             }
                         }
                     }

@@ -28,6 +28,25 @@ package enum RuntimeBenchmark {
         }
     }
 
+    /// Bytes of weights one decoding step reads, in their stored size: every weight of two or more
+    /// dimensions (the linear layers and the LM head), but not the embedding when the head is a separate
+    /// tensor (a step reads one row of it). Norms and biases are left out (a few KB).
+    package static func weightBytesPerDecodeStep(_ model: LanguageModel) throws -> Int {
+        let weights = model.weights
+        var total = 0
+        for name in weights.names {
+            let shape = try weights.shape(of: name)
+            guard shape.count >= 2 else { continue }
+            if name == "model.embed_tokens.weight" && !model.configuration.tieWordEmbeddings { continue }
+            switch try weights.entry(name).storage {
+            case .stored(let t): total += t.bytes.count
+            case .dense(let v): total += 4 * v.count
+            case .bitsAndBytes(let w): total += w.packed.bytes.count + 4 * w.scales.count
+            }
+        }
+        return total
+    }
+
     /// Runs every measurement `repetitions` times and reports the best of each.
     ///
     /// - prompt processing: `batch` prompts of `promptLength` tokens in one forward, (a) capturing the

@@ -13,7 +13,7 @@ public struct KernelBenchmarkResult: Sendable, CustomStringConvertible {
 }
 
 /// Micro-benchmarks of TensorKit's numeric kernels: sgemm through `Tensor.matmul` and through a direct
-/// `BLAS.sgemm` call, bf16 ↔ f32 conversion and every dequantization kernel.
+/// `BLAS.sgemm` call, bf16 ↔ f32 conversion, every dequantization kernel and the `DirectDot` kernels.
 ///
 /// Each measurement runs the operation once to warm up, then `repetitions` times, and reports the best
 /// (shortest) wall-clock time: GFLOP/s = 2·m·n·k / t for products, GB/s = bytes written / t for
@@ -26,6 +26,53 @@ public enum KernelBenchmark {
         results += sgemm(m: 512, n: 1536, k: 576, repetitions: repetitions)
         results += conversions(count: valueCount, repetitions: repetitions)
         results += dequantization(count: valueCount, repetitions: repetitions)
+        results += directDots(count: valueCount, repetitions: repetitions)
+        return results
+    }
+
+    /// `DirectDot` kernels over `count` values in rows of 2,048 (one thread): GB/s of stored weight bytes
+    /// read, with f32 activations and, for the GGML types with an integer kernel, with 8-bit activations
+    /// (quantized once, outside the timing, as a decoding step does once per linear layer).
+    public static func directDots(count: Int, repetitions: Int) -> [KernelBenchmarkResult] {
+        let rowLength = 2048, rows = max(1, count / 2048)
+        var rng = SplitMix64(seed: 4)
+        let x = (0..<rowLength).map { _ in rng.nextFloat() * 2 - 1 }
+        var sink: Float = 0
+        var results: [KernelBenchmarkResult] = []
+        let types: [StorageType] = [.dense(.bf16), .dense(.f16)] + [GGMLType.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q6_K].map { .ggml($0) }
+        for type in types {
+            let data: [UInt8]
+            if case .ggml(let g) = type, let layout = GGMLBlockLayout.of(g) {
+                data = randomBlocks(layout, count: rows * rowLength / g.blockSize)
+            } else {
+                data = (0..<(rows * rowLength)).flatMap { _ -> [UInt8] in
+                    let h = Precision.bf16Bits(rng.nextFloat() - 0.5)
+                    return [UInt8(truncatingIfNeeded: h), UInt8(truncatingIfNeeded: h >> 8)]
+                }
+            }
+            let rowBytes = data.count / rows
+            let gb = Double(data.count) / 1e9
+            if let kernel = DirectDot.kernel(for: type) {
+                let t = bestTime(repetitions: repetitions) {
+                    data.withUnsafeBytes { w in
+                        x.withUnsafeBufferPointer { xp in
+                            for r in 0..<rows { sink += kernel(w.baseAddress! + r * rowBytes, xp.baseAddress!, rowLength) }
+                        }
+                    }
+                }
+                results.append(KernelBenchmarkResult(name: "direct dot \(type), f32 activations", value: gb / t, unit: "GB/s read"))
+            }
+            if let kernel = DirectDot.quantizedKernel(for: type), let kind = DirectDot.activationKind(for: type) {
+                let xq = x.withUnsafeBufferPointer { QuantizedActivation(kind, $0.baseAddress!, count: rowLength) }
+                let t = bestTime(repetitions: repetitions) {
+                    data.withUnsafeBytes { w in
+                        for r in 0..<rows { sink += kernel(w.baseAddress! + r * rowBytes, xq, rowLength) }
+                    }
+                }
+                results.append(KernelBenchmarkResult(name: "direct dot \(type), 8-bit activations", value: gb / t, unit: "GB/s read"))
+            }
+        }
+        keep(sink)
         return results
     }
 
@@ -140,6 +187,9 @@ public enum KernelBenchmark {
         results.append(KernelBenchmarkResult(name: "dequantize NF4", value: Double(count / 64 * 64 * 4) / t / 1e9, unit: "GB/s"))
         return results
     }
+
+    /// Takes a value the optimizer must then compute.
+    @inline(never) static func keep(_ value: Float) { _ = value.bitPattern }
 
     /// `count` blocks of random bytes whose f16 scale fields (d, m, dmin) hold finite values in [-1, 1].
     static func randomBlocks(_ layout: GGMLBlockLayout, count: Int) -> [UInt8] {

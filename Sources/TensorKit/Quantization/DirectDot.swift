@@ -5,8 +5,10 @@
 ///
 /// - f32 activations (`kernel(for:)`): s = Σᵢ wᵢ·xᵢ, where wᵢ is exactly the f32 value
 ///   `Dequantization.dequantize` writes for the row (same operations in the same order per value), so
-///   the only difference from dequantize-then-dot is the order of the f32 summation (16 lanes, 2–4
-///   accumulators, one horizontal sum at the end).
+///   and all of them sum in one order, `dotF32`'s: value i goes to lane i mod 16 of accumulator
+///   (i / 16) mod 2, in increasing i, then (a₀ + a₁).sum(), then a scalar tail past the last whole 32.
+///   So each kernel gives bit for bit `dotF32` of the widened row (a dense weight and its packed
+///   form give the same products), and differs from a sequential dot only by the summation order.
 /// - 8-bit activations (`quantizedKernel(for:)`, GGUF block types): x is first quantized to ggml's
 ///   `Q8_0`/`Q8_1` blocks of 32 (`QuantizedActivation`) or `Q8_K` blocks of 256, then each block's dot
 ///   product is an exact integer sum, scaled by the two blocks' scales. This is what llama.cpp's CPU
@@ -128,19 +130,22 @@ public enum DirectDot {
 
     /// f16 rows: wᵢ widened exactly as `Precision.f32Bits(fromF16Bits:)` (vectorized here).
     public static func dotF16(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ count: Int) -> Float {
-        var a0 = SIMD16<Float>()
-        var i = 0
-        while i &+ 16 <= count {
-            let h = SIMD16<UInt32>(truncatingIfNeeded: row.loadUnaligned(fromByteOffset: 2 &* i, as: SIMD16<UInt16>.self))
+        @inline(__always) func widen(_ offset: Int) -> SIMD16<Float> {
+            let h = SIMD16<UInt32>(truncatingIfNeeded: row.loadUnaligned(fromByteOffset: 2 &* offset, as: SIMD16<UInt16>.self))
             let sign = (h & 0x8000) &<< 16
             let em = (h & 0x7FFF) &<< 13
             let finite = unsafeBitCast(unsafeBitCast(em, to: SIMD16<Float>.self) * Float(bitPattern: 0x7780_0000), to: SIMD16<UInt32>.self)
             let special = em | 0x7F80_0000
-            let bits = sign | finite.replacing(with: special, where: em .>= 0x0F80_0000)
-            a0 += unsafeBitCast(bits, to: SIMD16<Float>.self) * floats(x + i)
-            i &+= 16
+            return unsafeBitCast(sign | finite.replacing(with: special, where: em .>= 0x0F80_0000), to: SIMD16<Float>.self)
         }
-        var s = a0.sum()
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+        var i = 0
+        while i &+ 32 <= count {
+            a0 += widen(i) * floats(x + i)
+            a1 += widen(i &+ 16) * floats(x + (i &+ 16))
+            i &+= 32
+        }
+        var s = (a0 + a1).sum()
         let h = row.assumingMemoryBound(to: UInt16.self)
         while i < count { s += Precision.float(fromF16Bits: h[i]) * x[i]; i &+= 1 }
         return s
@@ -223,11 +228,11 @@ public enum DirectDot {
                 let d2 = d * Float(sc2), min2 = dmin * Float(m2)
                 let q = block + 16 + 32 &* p
                 let xb = x + b &* 256 + 64 &* p
-                for half in 0..<2 {
-                    let v = q.loadUnaligned(fromByteOffset: 16 &* half, as: SIMD16<UInt8>.self)
-                    a0 += (d1 * lowNibbles(v) - min1) * floats(xb + 16 &* half)
-                    a1 += (d2 * highNibbles(v) - min2) * floats(xb + 32 + 16 &* half)
-                }
+                let v0 = q.loadUnaligned(as: SIMD16<UInt8>.self), v1 = q.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
+                a0 += (d1 * lowNibbles(v0) - min1) * floats(xb)
+                a1 += (d1 * lowNibbles(v1) - min1) * floats(xb + 16)
+                a0 += (d2 * highNibbles(v0) - min2) * floats(xb + 32)
+                a1 += (d2 * highNibbles(v1) - min2) * floats(xb + 48)
             }
         }
         return (a0 + a1).sum()
@@ -389,44 +394,42 @@ public enum DirectDot {
     /// packed weight, wᵢ = round(table[code(i)] · absmax[i / blockSize]) with the round to `dtype`
     /// (`.bf16`, `.f16`, or none for `.f32`), exactly the values `BitsAndBytes4Bit.dequantize` followed by
     /// that rounding gives. Codes as there: code(2j) = packed[j] >> 4, code(2j+1) = packed[j] & 15.
-    /// Each block's 16 possible values are rounded once into a table; `scratch` holds 16 floats.
+    /// Each block's 16 possible values are rounded once into a table (`scratch`: 16 + 32 floats); the
+    /// values are decoded 32 at a time and summed in `dotF32`'s order.
     public static func dotBitsAndBytes4Bit(
         packed: UnsafePointer<UInt8>, absmax: UnsafePointer<Float>, blockSize: Int, table: UnsafePointer<Float>,
-        dtype: DType, first: Int, count: Int, x: UnsafePointer<Float>, scratch lut: UnsafeMutablePointer<Float>
+        dtype: DType, first: Int, count: Int, x: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>
     ) -> Float {
-        var acc = SIMD4<Float>()
-        var tail: Float = 0
-        var i = first
-        let end = first + count
-        while i < end {
-            let block = i / blockSize
-            let blockEnd = min(end, (block + 1) * blockSize)
-            let scale = absmax[block]
-            for k in 0..<16 {
-                let v = table[k] * scale
-                switch dtype {
-                case .bf16: lut[k] = Float(bitPattern: UInt32(Precision.bf16Bits(v)) << 16)
-                case .f16: lut[k] = Precision.float(fromF16Bits: Precision.f16Bits(v))
-                default: lut[k] = v
+        let lut = scratch, w = scratch + 16
+        var blockEnd = first  // the table holds block (blockEnd − 1) / blockSize
+        @inline(__always) func value(_ i: Int) -> Float {
+            if i >= blockEnd {
+                let block = i / blockSize
+                blockEnd = (block + 1) * blockSize
+                let scale = absmax[block]
+                for k in 0..<16 {
+                    let v = table[k] * scale
+                    switch dtype {
+                    case .bf16: lut[k] = Float(bitPattern: UInt32(Precision.bf16Bits(v)) << 16)
+                    case .f16: lut[k] = Precision.float(fromF16Bits: Precision.f16Bits(v))
+                    default: lut[k] = v
+                    }
                 }
             }
-            if i & 1 == 1 {
-                tail += lut[Int(packed[i >> 1] & 0xF)] * x[i - first]
-                i += 1
-            }
-            while i &+ 4 <= blockEnd {
-                let b0 = packed[i &>> 1], b1 = packed[(i &>> 1) &+ 1]
-                let w = SIMD4<Float>(lut[Int(b0 &>> 4)], lut[Int(b0 & 0xF)], lut[Int(b1 &>> 4)], lut[Int(b1 & 0xF)])
-                acc += w * UnsafeRawPointer(x + (i &- first)).loadUnaligned(as: SIMD4<Float>.self)
-                i &+= 4
-            }
-            while i < blockEnd {
-                let byte = packed[i >> 1]
-                tail += lut[Int(i & 1 == 0 ? byte >> 4 : byte & 0xF)] * x[i - first]
-                i += 1
-            }
+            let byte = packed[i &>> 1]
+            return lut[Int(i & 1 == 0 ? byte &>> 4 : byte & 0xF)]
         }
-        return acc.sum() + tail
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+        var i = 0
+        while i &+ 32 <= count {
+            for j in 0..<32 { w[j] = value(first &+ i &+ j) }
+            a0 += floats(w) * floats(x + i)
+            a1 += floats(w + 16) * floats(x + (i &+ 16))
+            i &+= 32
+        }
+        var s = (a0 + a1).sum()
+        while i < count { s += value(first &+ i) * x[i]; i &+= 1 }
+        return s
     }
 }
 

@@ -10,8 +10,9 @@ import TensorKit
 ///   taken straight from its stored bytes (`DirectDot`), so W is read once per step in its stored size
 ///   and never widened; storage without a direct kernel is widened a cache-sized row block at a time.
 package enum LinearKernels {
-    /// Below this many tokens the streamed path is used.
-    static let streamedMaxTokens = 4
+    /// Up to this many tokens the streamed path is used (`abliterate bench runtime --streamed-max-tokens`
+    /// sets it for measurements).
+    package nonisolated(unsafe) static var streamedMaxTokens = 4
 
     /// Worker threads for row-block loops (the BLAS thread count, at least 1).
     static var workers: Int { max(1, BLAS.threadCount) }
@@ -41,7 +42,11 @@ package enum LinearKernels {
     /// Dot products are taken straight from the stored rows where `DirectDot` has a kernel for the
     /// storage (f32, bf16, f16, the GGML types of `DirectDot.kernel(for:)`, bitsandbytes NF4/FP4); for
     /// GGML types with an integer kernel, x is first quantized to ggml's 8-bit activation blocks when
-    /// `quantizedActivations` is set, as llama.cpp does. Other storage is widened a row block at a time.
+    /// `quantizedActivations` is set, as llama.cpp does, for weights as read from their file (a weight the
+    /// runtime quantized itself, `--quantize`, must compute what its dense round trip computes, and one with
+    /// a LoRA update beside it what the merged weight computes: f32 activations, and the f32 kernels sum as
+    /// `DirectDot.dotF32` does on the dense values).
+    /// Other storage is widened a row block at a time.
     static func streamed(
         _ weights: ModelWeights, _ name: String, x: UnsafePointer<Float>, tokens m: Int, inSize: Int, outSize: Int,
         into y: UnsafeMutablePointer<Float>
@@ -49,7 +54,7 @@ package enum LinearKernels {
         switch try weights.entry(name).storage {
         case .stored(let t):
             let row = t.bytes.baseAddress!, stride = t.rowByteCount
-            if quantizedActivations, let kind = DirectDot.activationKind(for: t.type),
+            if quantizedActivations, weights.isAsLoaded(name), let kind = DirectDot.activationKind(for: t.type),
                let kernel = DirectDot.quantizedKernel(for: t.type) {
                 let xq = (0..<m).map { QuantizedActivation(kind, x + $0 * inSize, count: inSize) }  // m × (in)
                 forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { t, o in
@@ -76,13 +81,13 @@ package enum LinearKernels {
             let dtype: DType = w.state.dtype == "bfloat16" ? .bf16 : (w.state.dtype == "float16" ? .f16 : .f32)
             w.scales.withUnsafeBufferPointer { s in
                 w.table.withUnsafeBufferPointer { table in
-                    let lut = UnsafeMutablePointer<Float>.allocate(capacity: 16 * workers)  // a 16-value table per thread
-                    defer { lut.deallocate() }
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 48 * workers)  // (workers, 16 + 32)
+                    defer { scratch.deallocate() }
                     forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { t, o in
                         y[t * outSize + o] = DirectDot.dotBitsAndBytes4Bit(
                             packed: packed, absmax: s.baseAddress!, blockSize: w.state.blockSize, table: table.baseAddress!,
                             dtype: dtype, first: o * inSize, count: inSize, x: x + t * inSize,
-                            scratch: lut + 16 * threadIndex(for: o, inSize: inSize, outSize: outSize))
+                            scratch: scratch + 48 * threadIndex(for: o, inSize: inSize, outSize: outSize))
                     }
                 }
             }
@@ -93,7 +98,12 @@ package enum LinearKernels {
 
     /// Whether decoding with GGML-quantized weights quantizes the activations to 8-bit blocks (ggml's
     /// `Q8_0`/`Q8_1`/`Q8_K`) and takes integer dot products, as llama.cpp does, rather than f32 dot products.
-    package nonisolated(unsafe) static var quantizedActivations = true
+    /// Off by default: prompts (more than `streamedMaxTokens` tokens) take sgemm with f32 activations, so
+    /// only f32 dot products here keep a prompt's result independent of the batch it is run in (to the
+    /// summation order). The environment variable `ABLITERATE_DECODE_ACTIVATIONS=q8` turns it on for a
+    /// whole process (`abliterate bench runtime --activations q8` for one measurement).
+    package nonisolated(unsafe) static var quantizedActivations =
+        ProcessInfo.processInfo.environment["ABLITERATE_DECODE_ACTIVATIONS"] == "q8"
 
     /// Rows per block of `forEachRowBlock`: about 16K weight values.
     static func rowsPerBlock(inSize: Int) -> Int { max(1, 16_384 / inSize) }

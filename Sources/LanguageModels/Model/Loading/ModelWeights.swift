@@ -103,6 +103,10 @@ public final class ModelWeights: @unchecked Sendable {
         return nil
     }
 
+    /// Whether the weight holds its values as read from the file: not replaced, merged or quantized since,
+    /// and no LoRA update beside it.
+    func isAsLoaded(_ name: String) -> Bool { !changedNames.contains(name) && entries[name]?.lowRank == nil }
+
     /// Whether a LoRA update is kept beside the weight (its value is W + s·B·A).
     public func hasLowRankUpdate(_ name: String) throws -> Bool { try entry(name).lowRank != nil }
 
