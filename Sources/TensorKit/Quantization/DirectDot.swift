@@ -74,22 +74,65 @@ public enum DirectDot {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
     }
 
+    // Lane conversions written as loops over the lanes: the standard library's SIMD conversion
+    // initializers are out-of-line calls, these inline into vector code.
+
+    /// 16 bytes as f32.
+    @inline(__always)
+    static func float(_ v: SIMD16<UInt8>) -> SIMD16<Float> {
+        var r = SIMD16<Float>()
+        for j in 0..<16 { r[j] = Float(v[j]) }
+        return r
+    }
+
+    /// 16 Int32 as f32 (exact below 2²⁴).
+    @inline(__always)
+    static func float(_ v: SIMD16<Int32>) -> SIMD16<Float> {
+        var r = SIMD16<Float>()
+        for j in 0..<16 { r[j] = Float(v[j]) }
+        return r
+    }
+
+    @inline(__always)
+    static func int32(_ v: SIMD16<Int8>) -> SIMD16<Int32> {
+        var r = SIMD16<Int32>()
+        for j in 0..<16 { r[j] = Int32(v[j]) }
+        return r
+    }
+
+    @inline(__always)
+    static func int32(_ v: SIMD16<UInt8>) -> SIMD16<Int32> {
+        var r = SIMD16<Int32>()
+        for j in 0..<16 { r[j] = Int32(v[j]) }
+        return r
+    }
+
+    @inline(__always)
+    static func uint32(_ v: SIMD16<UInt16>) -> SIMD16<UInt32> {
+        var r = SIMD16<UInt32>()
+        for j in 0..<16 { r[j] = UInt32(v[j]) }
+        return r
+    }
+
     /// Values 0–15 of 16 bytes, low nibbles, as f32.
     @inline(__always)
-    static func lowNibbles(_ q: SIMD16<UInt8>) -> SIMD16<Float> {
-        SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q & 0xF))
-    }
+    static func lowNibbles(_ q: SIMD16<UInt8>) -> SIMD16<Float> { float(q & 0xF) }
 
     @inline(__always)
-    static func highNibbles(_ q: SIMD16<UInt8>) -> SIMD16<Float> {
-        SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q &>> 4))
+    static func highNibbles(_ q: SIMD16<UInt8>) -> SIMD16<Float> { float(q &>> 4) }
+
+    /// Byte k of the result is 16 when bit k of the byte `b` is set, else 0: the byte spread over the 8
+    /// lanes ((b·0x0101…) & 0x8040…0201 keeps bit k in lane k; + 0x7F carries it to the lane's top bit).
+    @inline(__always)
+    static func spreadBits(_ b: UInt32) -> UInt64 {
+        let lanes = (UInt64(b & 0xFF) &* 0x0101_0101_0101_0101) & 0x8040_2010_0804_0201
+        return ((lanes &+ 0x7F7F_7F7F_7F7F_7F7F) & 0x8080_8080_8080_8080) &>> 3
     }
 
-    /// 16 bits of `h` starting at `shift` as a 0/16 lane mask (the 5th bit of Q5 values).
+    /// Bits `shift`…`shift`+15 of `h` as 16 lanes of 0 or 16 (the 5th bit of Q5 values).
     @inline(__always)
-    static func fifthBits(_ h: UInt32, _ shift: UInt32) -> SIMD16<Int32> {
-        let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) &+ shift
-        return SIMD16<Int32>(truncatingIfNeeded: ((SIMD16<UInt32>(repeating: h) &>> lanes) & 1) &<< 4)
+    static func fifthBits(_ h: UInt32, _ shift: UInt32) -> SIMD16<UInt8> {
+        unsafeBitCast(SIMD2<UInt64>(spreadBits(h &>> shift), spreadBits(h &>> (shift &+ 8))), to: SIMD16<UInt8>.self)
     }
 
     // MARK: f32 activations, dense rows
@@ -116,8 +159,8 @@ public enum DirectDot {
         while i &+ 32 <= count {
             let h0 = row.loadUnaligned(fromByteOffset: 2 &* i, as: SIMD16<UInt16>.self)
             let h1 = row.loadUnaligned(fromByteOffset: 2 &* (i &+ 16), as: SIMD16<UInt16>.self)
-            let w0 = unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: h0) &<< 16, to: SIMD16<Float>.self)
-            let w1 = unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: h1) &<< 16, to: SIMD16<Float>.self)
+            let w0 = unsafeBitCast(uint32(h0) &<< 16, to: SIMD16<Float>.self)
+            let w1 = unsafeBitCast(uint32(h1) &<< 16, to: SIMD16<Float>.self)
             a0 += w0 * floats(x + i)
             a1 += w1 * floats(x + (i &+ 16))
             i &+= 32
@@ -131,12 +174,14 @@ public enum DirectDot {
     /// f16 rows: wᵢ widened exactly as `Precision.f32Bits(fromF16Bits:)` (vectorized here).
     public static func dotF16(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ count: Int) -> Float {
         @inline(__always) func widen(_ offset: Int) -> SIMD16<Float> {
-            let h = SIMD16<UInt32>(truncatingIfNeeded: row.loadUnaligned(fromByteOffset: 2 &* offset, as: SIMD16<UInt16>.self))
+            let h = uint32(row.loadUnaligned(fromByteOffset: 2 &* offset, as: SIMD16<UInt16>.self))
             let sign = (h & 0x8000) &<< 16
             let em = (h & 0x7FFF) &<< 13
             let finite = unsafeBitCast(unsafeBitCast(em, to: SIMD16<Float>.self) * Float(bitPattern: 0x7780_0000), to: SIMD16<UInt32>.self)
             let special = em | 0x7F80_0000
-            return unsafeBitCast(sign | finite.replacing(with: special, where: em .>= 0x0F80_0000), to: SIMD16<Float>.self)
+            // All ones where the exponent is 31 (em ≥ 0x0F80_0000, i.e. bit 28 of em + 0x0080_0000), else 0.
+            let isSpecial = SIMD16<UInt32>() &- ((em &+ 0x0080_0000) &>> 28)
+            return unsafeBitCast(sign | (finite & ~isSpecial) | (special & isSpecial), to: SIMD16<Float>.self)
         }
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
         var i = 0
@@ -189,11 +234,9 @@ public enum DirectDot {
             let d = GGMLBlocks.half(block)
             let qh = (block + 2).loadUnaligned(as: UInt32.self)
             let q = (block + 6).loadUnaligned(as: SIMD16<UInt8>.self)
-            let lo = SIMD16<Int32>(truncatingIfNeeded: q & 0xF) | fifthBits(qh, 0)
-            let hi = SIMD16<Int32>(truncatingIfNeeded: q &>> 4) | fifthBits(qh, 16)
             let xb = x + b &* 32
-            a0 += d * SIMD16<Float>(lo &- 16) * floats(xb)
-            a1 += d * SIMD16<Float>(hi &- 16) * floats(xb + 16)
+            a0 += d * (float((q & 0xF) | fifthBits(qh, 0)) - 16) * floats(xb)
+            a1 += d * (float((q &>> 4) | fifthBits(qh, 16)) - 16) * floats(xb + 16)
         }
         return (a0 + a1).sum()
     }
@@ -204,11 +247,11 @@ public enum DirectDot {
         for b in 0..<(count / 32) {
             let block = row + b &* 34
             let d = GGMLBlocks.half(block)
-            let q0 = SIMD16<Int32>(truncatingIfNeeded: (block + 2).loadUnaligned(as: SIMD16<Int8>.self))
-            let q1 = SIMD16<Int32>(truncatingIfNeeded: (block + 18).loadUnaligned(as: SIMD16<Int8>.self))
+            let q0 = int32((block + 2).loadUnaligned(as: SIMD16<Int8>.self))
+            let q1 = int32((block + 18).loadUnaligned(as: SIMD16<Int8>.self))
             let xb = x + b &* 32
-            a0 += d * SIMD16<Float>(q0) * floats(xb)
-            a1 += d * SIMD16<Float>(q1) * floats(xb + 16)
+            a0 += d * float(q0) * floats(xb)
+            a1 += d * float(q1) * floats(xb + 16)
         }
         return (a0 + a1).sum()
     }
@@ -244,7 +287,7 @@ public enum DirectDot {
         let low = ql.loadUnaligned(fromByteOffset: l0 &+ 32 &* (k & 1), as: SIMD16<UInt8>.self)
         let nib = k < 2 ? (low & 0xF) : (low &>> 4)
         let high = (qh.loadUnaligned(fromByteOffset: l0, as: SIMD16<UInt8>.self) &>> UInt8(2 &* k)) & 3
-        return SIMD16<Int32>(truncatingIfNeeded: nib | (high &<< 4)) &- 32
+        return int32(nib | (high &<< 4)) &- 32
     }
 
     /// Q6_K: value 128h + 32k + l has w = (d·scales[8h + 2k + l/16])·(q − 32) (see `GGMLBlockLayout.q6_K`).
@@ -259,8 +302,8 @@ public enum DirectDot {
                 let xh = x + b &* 256 + 128 &* h
                 for k in 0..<4 {
                     let s0 = d * Float(scales[8 &* h &+ 2 &* k]), s1 = d * Float(scales[8 &* h &+ 2 &* k &+ 1])
-                    a0 += s0 * SIMD16<Float>(q6Values(ql, qh, k: k, l0: 0)) * floats(xh + 32 &* k)
-                    a1 += s1 * SIMD16<Float>(q6Values(ql, qh, k: k, l0: 16)) * floats(xh + (32 &* k &+ 16))
+                    a0 += s0 * float(q6Values(ql, qh, k: k, l0: 0)) * floats(xh + 32 &* k)
+                    a1 += s1 * float(q6Values(ql, qh, k: k, l0: 16)) * floats(xh + (32 &* k &+ 16))
                 }
             }
         }
@@ -268,12 +311,6 @@ public enum DirectDot {
     }
 
     // MARK: 8-bit activations (exact integer sums per block)
-
-    @inline(__always)
-    static func int32(_ v: SIMD16<Int8>) -> SIMD16<Int32> { SIMD16<Int32>(truncatingIfNeeded: v) }
-
-    @inline(__always)
-    static func int32(_ v: SIMD16<UInt8>) -> SIMD16<Int32> { SIMD16<Int32>(truncatingIfNeeded: v) }
 
     /// Q4_0 · Q8_0.
     public static func dotQ4_0Q8_0(_ row: UnsafeRawPointer, _ x: QuantizedActivation, _ count: Int) -> Float {
@@ -284,7 +321,7 @@ public enum DirectDot {
             let y = UnsafeRawPointer(x.qs + b &* 32)
             let p = (int32(q & 0xF) &- 8) &* int32(y.loadUnaligned(as: SIMD16<Int8>.self))
                 &+ (int32(q &>> 4) &- 8) &* int32(y.loadUnaligned(fromByteOffset: 16, as: SIMD16<Int8>.self))
-            acc += (GGMLBlocks.half(block) * x.d[b]) * SIMD16<Float>(p)
+            acc += (GGMLBlocks.half(block) * x.d[b]) * float(p)
         }
         return acc.sum()
     }
@@ -299,7 +336,7 @@ public enum DirectDot {
             let y = UnsafeRawPointer(x.qs + b &* 32)
             let p = int32(q & 0xF) &* int32(y.loadUnaligned(as: SIMD16<Int8>.self))
                 &+ int32(q &>> 4) &* int32(y.loadUnaligned(fromByteOffset: 16, as: SIMD16<Int8>.self))
-            acc += (GGMLBlocks.half(block) * x.d[b]) * SIMD16<Float>(p)
+            acc += (GGMLBlocks.half(block) * x.d[b]) * float(p)
             mins += GGMLBlocks.half(block + 2) * x.s[b]
         }
         return acc.sum() + mins
@@ -313,11 +350,11 @@ public enum DirectDot {
             let qh = (block + 2).loadUnaligned(as: UInt32.self)
             let q = (block + 6).loadUnaligned(as: SIMD16<UInt8>.self)
             let y = UnsafeRawPointer(x.qs + b &* 32)
-            let lo = (int32(q & 0xF) | fifthBits(qh, 0)) &- 16
-            let hi = (int32(q &>> 4) | fifthBits(qh, 16)) &- 16
+            let lo = int32((q & 0xF) | fifthBits(qh, 0)) &- 16
+            let hi = int32((q &>> 4) | fifthBits(qh, 16)) &- 16
             let p = lo &* int32(y.loadUnaligned(as: SIMD16<Int8>.self))
                 &+ hi &* int32(y.loadUnaligned(fromByteOffset: 16, as: SIMD16<Int8>.self))
-            acc += (GGMLBlocks.half(block) * x.d[b]) * SIMD16<Float>(p)
+            acc += (GGMLBlocks.half(block) * x.d[b]) * float(p)
         }
         return acc.sum()
     }
@@ -331,7 +368,7 @@ public enum DirectDot {
             let p = int32((block + 2).loadUnaligned(as: SIMD16<Int8>.self)) &* int32(y.loadUnaligned(as: SIMD16<Int8>.self))
                 &+ int32((block + 18).loadUnaligned(as: SIMD16<Int8>.self))
                 &* int32(y.loadUnaligned(fromByteOffset: 16, as: SIMD16<Int8>.self))
-            acc += (GGMLBlocks.half(block) * x.d[b]) * SIMD16<Float>(p)
+            acc += (GGMLBlocks.half(block) * x.d[b]) * float(p)
         }
         return acc.sum()
     }
