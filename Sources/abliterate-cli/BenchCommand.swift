@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure the throughput of abliterate's kernels on this machine.",
         discussion: """
             Examples:
-              abliterate bench kernels          sgemm, bf16/f16 conversion, dequantization per block type
+              abliterate bench kernels          sgemm, bf16/f16 conversion, dequantization and direct dot per block type
               abliterate bench orthogonalize    editing a bf16 4096 x 14336 matrix
               abliterate bench tokenizer --model SmolLM2-135M-Instruct.Q4_1.gguf
               abliterate bench runtime --model SmolLM2-135M-Instruct.Q4_1.gguf

@@ -4,7 +4,7 @@
 /// Two families, as ggml's `vec_dot_*` (ggml-cpu/quants.c):
 ///
 /// - f32 activations (`kernel(for:)`): s = Σᵢ wᵢ·xᵢ, where wᵢ is exactly the f32 value
-///   `Dequantization.dequantize` writes for the row (same operations in the same order per value), so
+///   `Dequantization.dequantize` writes for the row (same operations in the same order per value),
 ///   and all of them sum in one order, `dotF32`'s: value i goes to lane i mod 16 of accumulator
 ///   (i / 16) mod 2, in increasing i, then (a₀ + a₁).sum(), then a scalar tail past the last whole 32.
 ///   So each kernel gives bit for bit `dotF32` of the widened row (a dense weight and its packed
@@ -24,7 +24,8 @@
 public enum DirectDot {
     /// s = Σᵢ wᵢ·xᵢ over the `count` values of the stored row at `row` and the f32 vector `x`.
     public typealias Kernel = (_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ count: Int) -> Float
-    /// s = Σᵢ wᵢ·x̂ᵢ over the row at `row` and a quantized activation (`QuantizedActivation`).
+    /// s = Σᵢ wᵢ·x̂ᵢ over the row at `row` and a quantized activation (`QuantizedActivation`), x̂ = d·x_q
+    /// (for Q4_1 the min term m·Σx̂ of each block is taken as m·s, s the block sum rounded to f16, as ggml).
     public typealias QuantizedKernel = (_ row: UnsafeRawPointer, _ x: QuantizedActivation, _ count: Int) -> Float
 
     /// The f32-activation kernel for rows stored as `type`, nil when there is none.
