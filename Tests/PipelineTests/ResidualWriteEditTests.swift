@@ -101,4 +101,35 @@ final class ResidualWriteEditTests: XCTestCase {
         XCTAssertThrowsError(try edit.set(layer: 0, writer: .attention, direction: [0, 0], scale: 1))
         XCTAssertNil(model.residualWriteEdit)
     }
+
+    /// `PlanSearch.run` scores a plain plan through the residual write edit and a norm-preserving one on
+    /// the weights; both leave the model unedited, and the plain score equals the weight-edited model's.
+    func testPlanSearchScoresThroughWithPlanAndLeavesTheModelUnedited() throws {
+        let session = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
+        let measurements = try measure(session)
+        let harmful = PromptSet.evenlySpaced(try PromptSet.builtIn(.harmful, split: .train), count: 4)
+        let harmless = PromptSet.evenlySpaced(try PromptSet.builtIn(.harmless, split: .train), count: 4)
+        let search = PlanSearch(harmful: harmful, harmless: harmless, maxNewTokens: 8)
+        let batch = try prompts(session)
+        let unedited = try session.model.forward(batch: batch, logits: .lastToken).logits!.scalars
+        let plan = try LayerPlan(parsing: "21:6-25@1.25")
+        let plain = try search.run(session: session, measurements: measurements, candidates: [plan], options: AblationOptions())
+        XCTAssertEqual(try session.model.forward(batch: batch, logits: .lastToken).logits!.scalars, unedited)
+        _ = try search.run(session: session, measurements: measurements, candidates: [plan], options: AblationOptions(normPreserving: true))
+        XCTAssertEqual(try session.model.forward(batch: batch, logits: .lastToken).logits!.scalars, unedited)
+
+        // The same candidate scored on the weight-edited model.
+        var evaluation = search.evaluation
+        evaluation.maxNewTokens = 8
+        let baseline = try search.baseline(session: session)
+        let names = try ModelEditor.plannedEdits(plan: plan, measurements: measurements, options: AblationOptions(), model: session.model).map(\.name)
+        let originals = try session.model.weights.snapshot(names)
+        defer { session.model.weights.restore(originals) }
+        try ModelEditor.apply(plan: plan, measurements: measurements, options: AblationOptions(), to: session.model)
+        let refusals = try ModelEvaluation.refusals(session: session, prompts: harmful, options: evaluation)
+        let kl = try ModelEvaluation.meanKLDivergence(
+            baseline: baseline, model: try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmless, options: evaluation))
+        XCTAssertEqual(plain.candidates[0].refusals, refusals.refusals)
+        XCTAssertEqual(plain.candidates[0].klDivergence, kl, accuracy: 1e-4 * kl)
+    }
 }

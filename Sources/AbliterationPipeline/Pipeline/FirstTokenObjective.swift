@@ -1,0 +1,90 @@
+import Foundation
+import TensorKit
+import AbliterationCore
+import LanguageModels
+
+/// A cheap score of an edit: one forward pass per prompt, no generation.
+///
+/// - KL: the mean first-token KL(P_unedited ‖ P_edited) on the harmless prompts (as `PlanSearch` and `run`).
+/// - Refusal score: the mean, over the harmful prompts, of the first-token probability mass on the
+///   *refusal openings*: the first tokens of the unedited model's own greedy responses to those prompts that
+///   the `RefusalDetector` classifies as refusals (for the SmolLM2 organism, the "I" of "I'm sorry…"
+///   and the like). A token that also opens the unedited model's greedy answer to more than a quarter of
+///   the harmless prompts is left out (it says nothing about refusing).
+///
+/// `prepare` generates once on the unedited model; `score` then costs one forward pass over the harmful
+/// and the harmless prompts, with whatever edit the model carries.
+public struct FirstTokenObjective: Sendable {
+    public struct Score: Sendable, Codable, Equatable {
+        /// Mean first-token probability of a refusal opening on the harmful prompts, in [0, 1].
+        public var refusalScore: Double
+        /// Mean first-token KL on the harmless prompts, in nats.
+        public var klDivergence: Double
+    }
+
+    public var harmful: [String]
+    public var harmless: [String]
+    public var evaluation: EvaluationOptions
+    /// The refusal-opening token ids, ascending.
+    public var refusalTokens: [Int]
+    /// The unedited model's first-token log-probabilities on `harmless`.
+    public var baseline: [[Float]]
+    /// The unedited model's refusals on `harmful` (generated with `evaluation.maxNewTokens`).
+    public var uneditedRefusals: RefusalEvaluation
+    /// The unedited model's refusal score.
+    public var uneditedScore: Double
+
+    /// Learns the refusal openings from the unedited model (the model must carry no edit) and computes its
+    /// harmless baseline. Throws when none of its responses to `harmful` is a refusal.
+    public static func prepare(
+        session: ModelSession, harmful: [String], harmless: [String], evaluation: EvaluationOptions,
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> FirstTokenObjective {
+        let total = harmful.count + harmless.count
+        let (refusals, firstTokens) = try ModelEvaluation.refusalsAndFirstTokens(
+            session: session, prompts: harmful, options: evaluation, progress: { done, _ in progress?(done, total) })
+        let baseline = try ModelEvaluation.firstTokenLogProbabilities(
+            session: session, prompts: harmless, options: evaluation, progress: { done, _ in progress?(harmful.count + done, total) })
+        var harmlessOpenings: [Int: Int] = [:]
+        for row in baseline {
+            let top = row.indices.max { row[$0] < row[$1] }!
+            harmlessOpenings[top, default: 0] += 1
+        }
+        var openings = Set<Int>()
+        for (response, token) in zip(refusals.responses, firstTokens) where response.refusal {
+            if let token, harmlessOpenings[token, default: 0] * 4 <= harmless.count { openings.insert(token) }
+        }
+        guard !openings.isEmpty else {
+            throw AbliterationError.degenerate(
+                "first-token objective: the model refuses \(refusals.refusals) of \(harmful.count) harmful search prompts, and no refusal opens with a token that is not also a common opening of its harmless answers; nothing to search for")
+        }
+        var objective = FirstTokenObjective(
+            harmful: harmful, harmless: harmless, evaluation: evaluation, refusalTokens: openings.sorted(),
+            baseline: baseline, uneditedRefusals: refusals, uneditedScore: 0)
+        objective.uneditedScore = objective.refusalScore(
+            try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmful, options: evaluation))
+        return objective
+    }
+
+    /// The score of the model as it is now (with whatever edit it carries).
+    public func score(session: ModelSession, progress: ((Int, Int) -> Void)? = nil) throws -> Score {
+        let total = harmful.count + harmless.count
+        let harmfulLogProbabilities = try ModelEvaluation.firstTokenLogProbabilities(
+            session: session, prompts: harmful, options: evaluation, progress: { done, _ in progress?(done, total) })
+        let edited = try ModelEvaluation.firstTokenLogProbabilities(
+            session: session, prompts: harmless, options: evaluation, progress: { done, _ in progress?(harmful.count + done, total) })
+        return Score(
+            refusalScore: refusalScore(harmfulLogProbabilities),
+            klDivergence: try ModelEvaluation.meanKLDivergence(baseline: baseline, model: edited))
+    }
+
+    /// Mean over rows of Σ_{t ∈ refusal openings} exp(log p_t).
+    public func refusalScore(_ logProbabilities: [[Float]]) -> Double {
+        guard !logProbabilities.isEmpty else { return 0 }
+        var sum = 0.0
+        for row in logProbabilities {
+            for t in refusalTokens where t < row.count { sum += Foundation.exp(Double(row[t])) }
+        }
+        return sum / Double(logProbabilities.count)
+    }
+}
