@@ -59,8 +59,9 @@ final class FirstTokenObjectiveTests: XCTestCase {
         var evaluation = EvaluationOptions()
         evaluation.maxNewTokens = 24
         let objective = try FirstTokenObjective.prepare(session: session, harmful: harmful, harmless: harmless, evaluation: evaluation)
-        print("refusal openings: \(objective.refusalTokens.map { session.tokenizer.decode([$0], skipSpecialTokens: false) }); unedited \(objective.uneditedRefusals.refusals)/64 refusals, score \(objective.uneditedScore)")
-        var scores: [Double] = [], counts: [Double] = []
+        let decode = { (tokens: [Int]) in tokens.map { session.tokenizer.decode([$0], skipSpecialTokens: false) } }
+        print("refusal openings: \(decode(objective.refusalTokens)), distinctive ones \(decode(objective.distinctiveOpenings)); unedited \(objective.uneditedRefusals.refusals)/64 refusals, score \(objective.uneditedScore)")
+        var scores: [Double] = [], distinctiveScores: [Double] = [], counts: [Double] = []
         var cheapSeconds = 0.0, generationSeconds = 0.0
         var rows: [String] = []
         for base in ["17:5-21", "20:8-24", "21:6-25", "24:12-27"] {
@@ -68,9 +69,14 @@ final class FirstTokenObjectiveTests: XCTestCase {
                 let plan = try LayerPlan(entries: try LayerPlan(parsing: base).entries.map { $0.scaled(by: scale) })
                 let (score, refusals, cheap, generated) = try ModelEditor.withPlan(
                     plan, measurements: measurements, options: AblationOptions(), model: session.model
-                ) { () throws -> (FirstTokenObjective.Score, Int, Double, Double) in
+                ) { () throws -> ((refusalScore: Double, distinctive: Double, klDivergence: Double), Int, Double, Double) in
                     let t0 = Date()
-                    let score = try objective.score(session: session)
+                    let harmfulLogProbabilities = try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmful, options: evaluation)
+                    let kl = try ModelEvaluation.meanKLDivergence(
+                        baseline: objective.baseline,
+                        model: try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmless, options: evaluation))
+                    let score = (refusalScore: objective.refusalScore(harmfulLogProbabilities),
+                                 distinctive: objective.refusalScore(harmfulLogProbabilities, tokens: objective.distinctiveOpenings), klDivergence: kl)
                     let t1 = Date()
                     let refusals = try ModelEvaluation.refusals(session: session, prompts: harmful, options: evaluation).refusals
                     return (score, refusals, t1.timeIntervalSince(t0), Date().timeIntervalSince(t1))
@@ -78,15 +84,17 @@ final class FirstTokenObjectiveTests: XCTestCase {
                 cheapSeconds += cheap
                 generationSeconds += generated
                 scores.append(score.refusalScore)
+                distinctiveScores.append(score.distinctive)
                 counts.append(Double(refusals))
-                rows.append(String(format: "| %@ | %.3f | %d/64 | %.4f | %.1f s | %.1f s |", plan.description, score.refusalScore, refusals, score.klDivergence, cheap, generated))
+                rows.append(String(format: "| %@ | %.3f | %.3f | %d/64 | %.4f | %.1f s | %.1f s |", plan.description, score.refusalScore, score.distinctive, refusals, score.klDivergence, cheap, generated))
             }
         }
-        print("| plan | refusal score | generated refusals | KL | objective | generation (64 harmful, 24 tokens) |")
-        print("|---|---|---|---|---|---|")
+        print("| plan | refusal score | score, distinctive openings only | generated refusals | KL | objective | generation (64 harmful, 24 tokens) |")
+        print("|---|---|---|---|---|---|---|")
         rows.forEach { print($0) }
         print(String(format: "Spearman rho (refusal score, generated refusals) = %.3f over %d plans; objective %.0f s in all, generation %.0f s",
                      Self.spearman(scores, counts), scores.count, cheapSeconds, generationSeconds))
+        print(String(format: "Spearman rho (score over the distinctive openings only, generated refusals) = %.3f", Self.spearman(distinctiveScores, counts)))
         XCTAssertLessThan(scores.min()!, objective.uneditedScore)
     }
 }

@@ -9,8 +9,8 @@ import LanguageModels
 /// - Refusal score: the mean, over the harmful prompts, of the first-token probability mass on the
 ///   *refusal openings*: the first tokens of the unedited model's own greedy responses to those prompts that
 ///   the `RefusalDetector` classifies as refusals (for the SmolLM2 organism, the "I" of "I'm sorry…"
-///   and the like). A token that also opens the unedited model's greedy answer to more than a quarter of
-///   the harmless prompts is left out (it says nothing about refusing).
+///   and the like), whether or not it also opens harmless answers (leaving those out, as a first version
+///   did, left the organism with `"` alone, or none; Docs/results.md).
 ///
 /// `prepare` generates once on the unedited model; `score` then costs one forward pass over the harmful
 /// and the harmless prompts, with whatever edit the model carries.
@@ -25,8 +25,11 @@ public struct FirstTokenObjective: Sendable {
     public var harmful: [String]
     public var harmless: [String]
     public var evaluation: EvaluationOptions
-    /// The refusal-opening token ids, ascending.
+    /// The refusal-opening token ids, ascending: the first tokens of all the unedited model's refusals.
     public var refusalTokens: [Int]
+    /// Those of them that open at most a quarter of the unedited model's greedy harmless answers (the first
+    /// version's set, kept for comparison), ascending; may be empty.
+    public var distinctiveOpenings: [Int]
     /// The unedited model's first-token log-probabilities on `harmless`.
     public var baseline: [[Float]]
     /// The unedited model's refusals on `harmful` (generated with `evaluation.maxNewTokens`).
@@ -50,17 +53,19 @@ public struct FirstTokenObjective: Sendable {
             let top = row.indices.max { row[$0] < row[$1] }!
             harmlessOpenings[top, default: 0] += 1
         }
-        var openings = Set<Int>()
+        var openings = Set<Int>(), all = Set<Int>()
         for (response, token) in zip(refusals.responses, firstTokens) where response.refusal {
-            if let token, harmlessOpenings[token, default: 0] * 4 <= harmless.count { openings.insert(token) }
+            guard let token else { continue }
+            all.insert(token)
+            if harmlessOpenings[token, default: 0] * 4 <= harmless.count { openings.insert(token) }
         }
-        guard !openings.isEmpty else {
+        guard !all.isEmpty else {
             throw AbliterationError.degenerate(
-                "first-token objective: the model refuses \(refusals.refusals) of \(harmful.count) harmful search prompts, and no refusal opens with a token that is not also a common opening of its harmless answers; nothing to search for")
+                "first-token objective: the model refuses none of \(harmful.count) harmful search prompts; nothing to search for")
         }
         var objective = FirstTokenObjective(
-            harmful: harmful, harmless: harmless, evaluation: evaluation, refusalTokens: openings.sorted(),
-            baseline: baseline, uneditedRefusals: refusals, uneditedScore: 0)
+            harmful: harmful, harmless: harmless, evaluation: evaluation, refusalTokens: all.sorted(),
+            distinctiveOpenings: openings.sorted(), baseline: baseline, uneditedRefusals: refusals, uneditedScore: 0)
         objective.uneditedScore = objective.refusalScore(
             try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmful, options: evaluation))
         return objective
@@ -78,12 +83,12 @@ public struct FirstTokenObjective: Sendable {
             klDivergence: try ModelEvaluation.meanKLDivergence(baseline: baseline, model: edited))
     }
 
-    /// Mean over rows of Σ_{t ∈ refusal openings} exp(log p_t).
-    public func refusalScore(_ logProbabilities: [[Float]]) -> Double {
+    /// Mean over rows of Σ_{t ∈ tokens} exp(log p_t), `tokens` the refusal openings unless given.
+    public func refusalScore(_ logProbabilities: [[Float]], tokens: [Int]? = nil) -> Double {
         guard !logProbabilities.isEmpty else { return 0 }
         var sum = 0.0
         for row in logProbabilities {
-            for t in refusalTokens where t < row.count { sum += Foundation.exp(Double(row[t])) }
+            for t in tokens ?? refusalTokens where t < row.count { sum += Foundation.exp(Double(row[t])) }
         }
         return sum / Double(logProbabilities.count)
     }
