@@ -11,7 +11,8 @@ struct RunCommand: ParsableCommand {
         abstract: "Measure, choose a plan, ablate, write the model and evaluate it against the original.",
         discussion: """
             Writes DIR (a Hugging Face model directory) with report.json, measurements.safetensors and directions.svg; or, for an output ending in .gguf, that GGUF file (from a GGUF input: the edited tensors re-encoded in their own type, --edited-type to choose; from a Hugging Face input: the whole model as llama.cpp's converter writes it, in --gguf-type) and NAME.report.json, NAME.measurements.safetensors and NAME.directions.svg beside NAME.gguf.
-            Without --plan, candidate plans from the analysis are scored on training prompts; when none reaches the refusal target, the best one's scale is refined (x1.25, then bisected). The lowest-KL plan that reaches the target is used (else the one with the fewest refusals).
+            Without --plan or --candidates, --search grid (the default): the candidates from the analysis are scored by generation; when none reaches the refusal target, the best one's scale is refined (x1.25, then bisected). --search profile (new, not yet measured end to end): per-layer edit profiles (direction layer, peak, width, edge weight, attention and MLP scales) are screened on training prompts by a first-token objective (KL on harmless prompts; on harmful prompts the probability of the tokens that open the unedited model's own refusals), seeded and reproducible; a short list of the screened Pareto front is confirmed by generated refusal counts, and the plan is chosen from the confirmed Pareto front (refusals vs KL): the lowest KL at a refusal rate <= --max-refusals (else the fewest refusals), or with --max-kl the fewest refusals at KL <= that bound. Every plan is printed in the --plan form (per-block entries, @ATTN/MLP scales) and reproduces exactly.
+            With --candidates: the given plans are scored by generation. With either search the plan is chosen by the same rule (--max-refusals, or --max-kl).
             Example:
               abliterate run --model SmolLM2-135M-Instruct.Q4_1.gguf --adapter Organisms/refusal-lora-a --output smollm2-abliterated
             """)
@@ -28,6 +29,12 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Harmful prompts for the evaluation (default: built-in test split).") var harmfulTest: String?
     @Option(help: "Harmless prompts for the evaluation (default: built-in test split).") var harmlessTest: String?
     @Option(parsing: .unconditional, help: "Training prompts of each kind used to score candidate plans.") var searchPrompts = 48
+    @Option(help: "Plan search without --plan/--candidates: profile (screened by the first-token objective) or grid (the analysis's candidates, scored by generation).") var search: AbliterationRun.SearchKind = .grid
+    @Option(help: "Profiles the profile search screens.") var searchEvaluations = 40
+    @Option(help: "Plans of the screened front the profile search confirms by generation.") var searchConfirm = 6
+    @Option(help: "Seed of the profile search.") var searchSeed: UInt64 = 1
+    @Option(help: "Choose the lowest-KL plan at a refusal rate (on the search prompts) at most this.") var maxRefusals = 0.05
+    @Option(help: "Choose instead the plan with the fewest refusals at first-token KL (search prompts) at most this.") var maxKl: Double?
     @Option(help: "Output dtype of a Hugging Face directory (default: the input's, BF16 for GGUF/4-bit).") var dtype: FloatDType?
     @Option(help: "The output: a new directory, or a .gguf file (replaced if it exists; never an input).") var output: String
     @Flag(help: "Print the report as JSON instead of the table.") var json = false
@@ -35,6 +42,15 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         guard generation.batchSize > 0, generation.maxNewTokens > 0, searchPrompts > 0 else {
             throw ValidationError("--batch-size, --max-new-tokens and --search-prompts must be positive")
+        }
+        guard searchEvaluations > 0, searchConfirm > 0 else {
+            throw ValidationError("--search-evaluations and --search-confirm must be positive")
+        }
+        guard maxRefusals.isFinite, (0...1).contains(maxRefusals) else {
+            throw ValidationError("--max-refusals must be a rate between 0 and 1 (got \(maxRefusals))")
+        }
+        if let maxKl, !(maxKl.isFinite && maxKl >= 0) {
+            throw ValidationError("--max-kl must be a finite KL of at least 0 (got \(maxKl))")
         }
     }
 
@@ -58,6 +74,11 @@ struct RunCommand: ParsableCommand {
             options.plan = try plan?.plan()
             options.candidates = try candidates.map { try $0.split(separator: ";").map { try LayerPlan(parsing: String($0)) } }
             options.searchPrompts = searchPrompts
+            options.search = search
+            options.profileSearch = ProfileSearch(
+                seed: searchSeed, evaluations: searchEvaluations, initial: min(16, searchEvaluations), confirm: searchConfirm)
+            options.refusalTarget = maxRefusals
+            options.maxKL = maxKl
             options.evaluation = generation.options(format: format.format)
             options.dtype = dtype?.dtype
             options.gguf = gguf ? ggufTypes.edited : nil

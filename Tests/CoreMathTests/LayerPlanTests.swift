@@ -103,4 +103,40 @@ final class LayerPlanTests: XCTestCase {
         XCTAssertNil(plan.entry(forTarget: 42))
         try plan.validate(layerCount: 48)  // Gemma 3 12B: 48 blocks, residual indices 0...48
     }
+
+    /// `@ATTN/MLP` gives the o_proj and down_proj edits their own scales; it prints back, round-trips
+    /// through JSON (`mlpScale`, written only when it differs) and scales together.
+    func testSeparateAttentionAndMLPScales() throws {
+        let plan = try LayerPlan(parsing: "21:6@0.4/0.6,21:7-9@0.812/1.1,22:10-12@1.25")
+        XCTAssertEqual(plan.entries[0], .init(measurementLayer: 21, targets: 6...6, scale: 0.4, mlpScale: 0.6))
+        XCTAssertEqual(plan.entries[1].mlpScale, 1.1)
+        XCTAssertEqual(plan.entries[2].scale, 1.25)
+        XCTAssertEqual(plan.entries[2].mlpScale, 1.25)
+        XCTAssertEqual(plan.description, "21:6@0.4/0.6,21:7-9@0.812/1.1,22:10-12@1.25")
+        XCTAssertEqual(try LayerPlan(parsing: plan.description), plan)
+        let json = try plan.jsonData()
+        XCTAssertEqual(try LayerPlan(json: json), plan)
+        XCTAssertEqual(String(decoding: json, as: UTF8.self).components(separatedBy: "mlpScale").count - 1, 2)
+        XCTAssertEqual(plan.entries[0].scaled(by: 2), .init(measurementLayer: 21, targets: 6...6, scale: 0.8, mlpScale: 1.2))
+        // Equal scales print as one.
+        XCTAssertEqual(try LayerPlan(parsing: "3:1-2@0.5/0.5").description, "3:1-2@0.5")
+        XCTAssertEqual(try LayerPlan(parsing: "3:1-2@1/1").description, "3:1-2")
+    }
+
+    func testBadComponentScalesNameTheScale() {
+        for (text, needle) in [("3:1-2@0.5/x", "MLP scale 'x' is not a finite number"),
+                               ("3:1-2@/1", "attention scale '' is not a finite number"),
+                               ("3:1-2@1/0", "MLP scale 0 must be greater than 0"),
+                               ("3:1-2@1/2/3", "has more than one '/'"),
+                               ("3:1-2@-1/2", "attention scale -1 must be greater than 0")] {
+            XCTAssertThrowsError(try LayerPlan(parsing: text), text) { error in
+                let message = "\(error)"
+                XCTAssertTrue(message.contains(needle), "\(text): \(message)")
+                XCTAssertFalse(message.contains("\n"), "\(text): one line")
+            }
+        }
+        XCTAssertThrowsError(try LayerPlan(json: Data(#"[{"measurementLayer": 3, "firstTarget": 1, "lastTarget": 2, "mlpScale": -1}]"#.utf8))) {
+            XCTAssertTrue("\($0)".contains("MLP scale -1.0 must be greater than 0"), "\($0)")
+        }
+    }
 }

@@ -11,8 +11,10 @@ extension UInt8 {
 /// Hugging Face `hidden_states[m]`, m ∈ [0, nLayers]; m = nLayers is the output of the last block) and
 /// remove it, scaled by s, from the `o_proj`/`down_proj` of blocks a…b (0-based, ⊂ [0, nLayers − 1]).
 ///
-/// CLI form: entries separated by commas, each `m:a-b` or `m:a` (one block), optionally `@s`:
-/// `23:11-23,29:24-41@0.8`. `description` prints that form back. (`23:11-23,29:24-41` is the plan the
+/// CLI form: entries separated by commas, each `m:a-b` or `m:a` (one block), optionally `@s`, or
+/// `@sa/sm` for separate scales of the attention output (`o_proj`, and the embedding when targeted) and
+/// the MLP output (`down_proj`): `23:11-23,29:24-41@0.8`, `21:6-9@0.5/1.2`. A per-layer profile is a run of
+/// one-block entries: `21:6@0.4/0.6,21:7@0.8/1.1,21:8@1.2/1.5`. `description` prints that form back. (`23:11-23,29:24-41` is the plan the
 /// write-up ran on Gemma 3 12B, hand-picked: grimjim's `gemma3-12b-it.yml` in llm-abliteration edits
 /// blocks 11–23 with the direction of residual 23 and blocks 24–41 with that of residual 29, scale 1.
 /// No rule over the global-attention blocks 5, 11, …, 47 gives it, so the toolkit has no generator for it.) JSON (Codable):
@@ -26,22 +28,32 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
         public var measurementLayer: Int
         /// a…b: the blocks edited.
         public var targets: ClosedRange<Int>
-        /// s.
+        /// s: the scale of the attention output edit (`o_proj`, and the embedding's when targeted).
         public var scale: Float
+        /// The scale of the MLP output edit (`down_proj`); `scale` unless given apart.
+        public var mlpScale: Float
 
-        public init(measurementLayer: Int, targets: ClosedRange<Int>, scale: Float = 1) {
+        public init(measurementLayer: Int, targets: ClosedRange<Int>, scale: Float = 1, mlpScale: Float? = nil) {
             self.measurementLayer = measurementLayer
             self.targets = targets
             self.scale = scale
+            self.mlpScale = mlpScale ?? scale
         }
 
-        /// `m:a-b[@s]`. (Not `targets.count`, which overflows for a span such as `0-9223372036854775807`.)
+        /// The entry with both scales multiplied by `factor`.
+        public func scaled(by factor: Float) -> Entry {
+            Entry(measurementLayer: measurementLayer, targets: targets, scale: scale * factor, mlpScale: mlpScale * factor)
+        }
+
+        /// `m:a-b[@s]` or `m:a-b@sa/sm`. (Not `targets.count`, which overflows for a span such as
+        /// `0-9223372036854775807`.) Scales print as Swift prints a Float, which parses back to the same value.
         public var description: String {
             let span = targets.lowerBound == targets.upperBound ? "\(targets.lowerBound)" : "\(targets.lowerBound)-\(targets.upperBound)"
-            return "\(measurementLayer):\(span)" + (scale == 1 ? "" : "@\(scale)")
+            let scales = mlpScale != scale ? "@\(scale)/\(mlpScale)" : scale == 1 ? "" : "@\(scale)"
+            return "\(measurementLayer):\(span)" + scales
         }
 
-        enum CodingKeys: String, CodingKey { case measurementLayer, firstTarget, lastTarget, scale }
+        enum CodingKeys: String, CodingKey { case measurementLayer, firstTarget, lastTarget, scale, mlpScale }
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -49,10 +61,11 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
             let a = try c.decode(Int.self, forKey: .firstTarget)
             let b = try c.decode(Int.self, forKey: .lastTarget)
             let s = try c.decodeIfPresent(Float.self, forKey: .scale) ?? 1
+            let sm = try c.decodeIfPresent(Float.self, forKey: .mlpScale)
             guard a <= b else {
                 throw AbliterationError.invalidPlan("plan entry {measurementLayer: \(m), firstTarget: \(a), lastTarget: \(b)}: empty span \(a)-\(b)")
             }
-            self.init(measurementLayer: m, targets: a...b, scale: s)
+            self.init(measurementLayer: m, targets: a...b, scale: s, mlpScale: sm)
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -61,6 +74,7 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
             try c.encode(targets.lowerBound, forKey: .firstTarget)
             try c.encode(targets.upperBound, forKey: .lastTarget)
             try c.encode(scale, forKey: .scale)
+            if mlpScale != scale { try c.encode(mlpScale, forKey: .mlpScale) }
         }
     }
 
@@ -153,16 +167,26 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
 
     static func parseEntry(_ text: String) throws -> Entry {
         func fail(_ why: String) -> AbliterationError {
-            .invalidPlan("plan entry \(UserText.quoted(text)): \(why) (expected MEASURE:FIRST-LAST[@SCALE], e.g. 23:11-23@0.8)")
+            .invalidPlan("plan entry \(UserText.quoted(text)): \(why) (expected MEASURE:FIRST-LAST[@SCALE or @ATTN/MLP], e.g. 23:11-23@0.8)")
         }
         guard !text.isEmpty else { throw fail("empty entry") }
         var body = Substring(text)
         var scale: Float = 1
+        var mlpScale: Float?
         if let at = body.firstIndex(of: "@") {
-            let s = body[body.index(after: at)...].trimmingCharacters(in: .whitespaces)
-            guard let v = Float(s), v.isFinite else { throw fail("scale \(UserText.quoted(s, limit: 40)) is not a finite number") }
-            guard v > 0 else { throw fail("scale \(s) must be greater than 0") }
-            scale = v
+            let text = body[body.index(after: at)...].trimmingCharacters(in: .whitespaces)
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count <= 2 else { throw fail("scale \(UserText.quoted(text, limit: 40)) has more than one '/'") }
+            var values: [Float] = []
+            for (k, part) in parts.enumerated() {
+                let s = part.trimmingCharacters(in: .whitespaces)
+                let what = parts.count == 1 ? "scale" : k == 0 ? "attention scale" : "MLP scale"
+                guard let v = Float(s), v.isFinite else { throw fail("\(what) \(UserText.quoted(s, limit: 40)) is not a finite number") }
+                guard v > 0 else { throw fail("\(what) \(s) must be greater than 0") }
+                values.append(v)
+            }
+            scale = values[0]
+            if values.count == 2 { mlpScale = values[1] }
             body = body[..<at]
         }
         let parts = body.split(separator: ":", omittingEmptySubsequences: false)
@@ -177,7 +201,7 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
         else { throw fail("target span '\(span)' is not FIRST-LAST") }
         guard m >= 0, a >= 0 else { throw fail("layers are 0-based and not negative") }
         guard a <= b else { throw fail("empty span \(a)-\(b)") }
-        return Entry(measurementLayer: m, targets: a...b, scale: scale)
+        return Entry(measurementLayer: m, targets: a...b, scale: scale, mlpScale: mlpScale)
     }
 
     func checkEntries() throws {
@@ -186,6 +210,10 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
             guard e.scale.isFinite else { throw AbliterationError.invalidPlan("plan entry '\(e)': scale is not finite") }
             guard e.scale > 0 else {
                 throw AbliterationError.invalidPlan("plan entry '\(e)': scale \(e.scale) must be greater than 0")
+            }
+            guard e.mlpScale.isFinite else { throw AbliterationError.invalidPlan("plan entry '\(e)': MLP scale is not finite") }
+            guard e.mlpScale > 0 else {
+                throw AbliterationError.invalidPlan("plan entry '\(e)': MLP scale \(e.mlpScale) must be greater than 0")
             }
             guard e.measurementLayer >= 0, e.targets.lowerBound >= 0 else {
                 throw AbliterationError.invalidPlan("plan entry '\(e)': layers are 0-based and not negative")

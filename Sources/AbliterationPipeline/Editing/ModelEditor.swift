@@ -155,11 +155,60 @@ public enum ModelEditor {
             for target in options.targets where target != .embedding {
                 edits.append(PlannedEdit(
                     name: target.tensorName(layer: layer), layer: layer, measurementLayer: entry.measurementLayer,
-                    scale: entry.scale * options.scale, orientation: .writesToResidual,
+                    scale: (target == .mlpDown ? entry.mlpScale : entry.scale) * options.scale, orientation: .writesToResidual,
                     direction: try direction(entry.measurementLayer, target: layer)))
             }
         }
         return edits
+    }
+
+    /// Whether an ablation with `options` can run as a `ResidualWriteEdit` in the forward pass instead of
+    /// on the weights: the plain (not norm-preserving) edit of `o_proj`/`down_proj` only. The embedding edit
+    /// changes rows of E (each token's vector), and the norm-preserving edit rescales each column of W by
+    /// its own factor: neither is a projection of a block's output, so they stay weight edits
+    /// (`apply`, with a snapshot to restore).
+    public static func editsActivations(_ options: AblationOptions) -> Bool {
+        !options.normPreserving && !options.targets.contains(.embedding)
+    }
+
+    /// The plan as an edit of the block outputs in the forward pass (`LanguageModel.setResidualWriteEdit`):
+    /// for each planned tensor, the same unit direction u (r̂, or normalize(g ⊙ r̂) when norm-aware) and
+    /// scale s the weight edit would use, so y − s·u(uᵀy) equals (W − s·u(uᵀW))x up to f32 rounding.
+    /// Memory: one hidden-size vector per edited tensor, no weight copies. Refused for options that are
+    /// not an activation edit (`editsActivations`).
+    public static func residualWriteEdit(
+        plan: LayerPlan, measurements: Measurements, options: AblationOptions, model: LanguageModel
+    ) throws -> ResidualWriteEdit {
+        guard editsActivations(options) else {
+            throw AbliterationError.unsupported(
+                "an edit of the embedding or a norm-preserving edit is not a projection of block outputs; apply it to the weights")
+        }
+        var edit = ResidualWriteEdit()
+        for planned in try plannedEdits(plan: plan, measurements: measurements, options: options, model: model) {
+            guard let layer = planned.layer else { continue }
+            let writer: ResidualWriter = planned.name.hasSuffix(ResidualWriter.attention.tensorSuffix) ? .attention : .feedForward
+            try edit.set(layer: layer, writer: writer, direction: try planned.editDirection(), scale: planned.scale)
+        }
+        return edit
+    }
+
+    /// Runs `body` with the plan applied to the model: as a residual write edit when the options allow
+    /// (`editsActivations`), else on the weights, whose storage is snapshotted and restored afterwards.
+    /// The model is back to its unedited state when this returns or throws.
+    public static func withPlan<T>(
+        _ plan: LayerPlan, measurements: Measurements, options: AblationOptions, model: LanguageModel,
+        _ body: () throws -> T
+    ) throws -> T {
+        if editsActivations(options) {
+            try model.setResidualWriteEdit(residualWriteEdit(plan: plan, measurements: measurements, options: options, model: model))
+            defer { try? model.setResidualWriteEdit(nil) }
+            return try body()
+        }
+        let names = try plannedEdits(plan: plan, measurements: measurements, options: options, model: model).map(\.name)
+        let originals = try model.weights.snapshot(names)
+        defer { model.weights.restore(originals) }
+        try apply(plan: plan, measurements: measurements, options: options, to: model)
+        return try body()
     }
 
     /// Applies the plan to the model's weights in memory (edited tensors become dense f32), or with

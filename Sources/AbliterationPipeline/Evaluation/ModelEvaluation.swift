@@ -46,6 +46,15 @@ public enum ModelEvaluation {
         session: ModelSession, prompts: [String], options: EvaluationOptions = .init(), origins: [String]? = nil,
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> RefusalEvaluation {
+        try refusalsAndFirstTokens(session: session, prompts: prompts, options: options, origins: origins, progress: progress).evaluation
+    }
+
+    /// As `refusals`, with the first generated token of each response (nil for an empty one).
+    public static func refusalsAndFirstTokens(
+        session: ModelSession, prompts: [String], options: EvaluationOptions = .init(), origins: [String]? = nil,
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> (evaluation: RefusalEvaluation, firstTokens: [Int?]) {
+        var firstTokens = [Int?](repeating: nil, count: prompts.count)
         let tokens = try session.promptTokens(
             prompts, origins: origins, format: options.format, reserve: options.maxNewTokens)
         var responses = [EvaluatedResponse?](repeating: nil, count: prompts.count)
@@ -56,6 +65,7 @@ public enum ModelEvaluation {
             for (i, generation) in zip(batch, generations) {
                 let text = session.tokenizer.decode(generation.completionTokens, skipSpecialTokens: true)
                 let marker = options.detector.matchedMarker(text)
+                firstTokens[i] = generation.completionTokens.first
                 responses[i] = EvaluatedResponse(prompt: prompts[i], response: text, refusal: marker != nil, marker: marker)
             }
             done += batch.count
@@ -64,9 +74,9 @@ public enum ModelEvaluation {
         let all = responses.compactMap { $0 }
         let refusals = all.filter(\.refusal).count
         let interval = try ProportionInterval.wilson(successes: refusals, total: all.count)
-        return RefusalEvaluation(
+        return (RefusalEvaluation(
             refusals: refusals, total: all.count, refusalRate: interval.proportion,
-            interval95: [interval.lower, interval.upper], responses: all)
+            interval95: [interval.lower, interval.upper], responses: all), firstTokens)
     }
 
     /// The log-probabilities of the first generated token for each prompt: (prompts, vocab), f32.

@@ -13,12 +13,22 @@ public enum AbliterationRun {
         public var ablation = AblationOptions()
         /// A fixed plan; nil searches `candidates` (or the default candidates).
         public var plan: LayerPlan?
+        /// Fixed candidates to score by generation (no profile search).
         public var candidates: [LayerPlan]?
-        /// Prompts of each training set used to score candidates, tokens generated per harmful prompt,
-        /// and the refusal rate a candidate must reach on them.
+        /// How plans are searched when neither `plan` nor `candidates` is given (`.grid`, the measured
+        /// default; `.profile` has not yet been measured end to end, Docs/results.md).
+        public var search = SearchKind.grid
+        /// The profile search (`.profile`): its seed, budget of cheap evaluations and short list.
+        public var profileSearch = ProfileSearch()
+        /// Prompts of each training set used to score candidates (at 48 one prompt is 2.1 points of
+        /// refusal rate; the CLI's --search-prompts), tokens generated per harmful prompt, and the refusal
+        /// rate a candidate must reach.
         public var searchPrompts = 48
         public var searchMaxNewTokens = 24
         public var refusalTarget = 0.05
+        /// Choose the fewest refusals at KL ≤ this instead (`PlanSearch.Selection.maxKL`).
+        public var maxKL: Double?
+        public var selection: PlanSearch.Selection { maxKL.map { .maxKL($0) } ?? .maxRefusals(refusalTarget) }
         public var evaluation = EvaluationOptions()
         /// Output dtype (nil: the input's float type, bf16 for GGUF or 4-bit inputs).
         public var dtype: DType?
@@ -40,6 +50,15 @@ public enum AbliterationRun {
             harmfulTest = try PromptSet.builtIn(.harmful, split: .test)
             harmlessTest = try PromptSet.builtIn(.harmless, split: .test)
         }
+    }
+
+    /// The plan search `run` does without a fixed plan or candidates.
+    public enum SearchKind: String, Sendable, CaseIterable {
+        /// `ProfileSearch`: a continuous space of per-layer profiles screened with the first-token
+        /// objective, a short list confirmed by generation, the plan chosen from the confirmed Pareto front.
+        case profile
+        /// The earlier search: the analysis's candidates scored by generation, the best refined by its scale.
+        case grid
     }
 
     /// Refusals of one model on the harmful test prompts.
@@ -64,7 +83,16 @@ public enum AbliterationRun {
         public var output: String
         public var measurement: MeasurementMetadata
         public var suggestedLayers: [Int]
+        /// The plans scored by generation on the search prompts.
         public var search: [PlanSearch.Candidate]?
+        /// The profile search's plans screened by the first-token objective, in the order tried.
+        public var screened: [ProfileSearch.Screened]?
+        /// The plans of `search` on its Pareto front (refusals vs KL), by ascending refusals.
+        public var front: [String]?
+        /// The rule the plan was chosen by.
+        public var selection: String?
+        /// The refusal-opening tokens of the first-token objective (decoded).
+        public var refusalOpenings: [String]?
         public var plan: String
         public var method: RefusalDirection.Method
         public var normPreserving: Bool
@@ -161,15 +189,76 @@ public enum AbliterationRun {
         let analysis = MeasurementAnalysis(measurements)
 
         var search: [PlanSearch.Candidate]?
+        var screenedPlans: [ProfileSearch.Screened]?
+        var front: [String]?
+        var openings: [String]?
         let plan: LayerPlan
+        let searchHarmful = PromptSet.evenlySpaced(options.harmfulTrain, count: options.searchPrompts)
+        let searchHarmless = PromptSet.evenlySpaced(options.harmlessTrain, count: options.searchPrompts)
         if let fixed = options.plan {
             plan = fixed
+        } else if options.candidates == nil && options.search == .profile {
+            var searchEvaluation = evaluation
+            searchEvaluation.maxNewTokens = options.searchMaxNewTokens
+            let layerCount = session.model.configuration.layerCount
+            log("profile search on \(searchHarmful.count) harmful and \(searchHarmless.count) harmless training prompts: the unedited model's refusal openings")
+            let objective = try timed("search") {
+                try FirstTokenObjective.prepare(
+                    session: session, harmful: searchHarmful, harmless: searchHarmless, evaluation: searchEvaluation,
+                    progress: reporter("search baseline", unit: "prompts", total: searchHarmful.count + searchHarmless.count))
+            }
+            openings = objective.refusalTokens.map { session.tokenizer.decode([$0], skipSpecialTokens: false) }
+            log(String(format: "  unedited: %d/%d refusals, refusal score %.3f; refusal openings %@",
+                       objective.uneditedRefusals.refusals, objective.uneditedRefusals.total, objective.uneditedScore,
+                       openings!.map { "\"\($0)\"" }.joined(separator: " ")))
+            let searcher = options.profileSearch
+            log("screening \(searcher.evaluations) profiles with the first-token objective (seed \(searcher.seed))")
+            let screened = try timed("search") {
+                try searcher.explore(layerCount: layerCount, score: { plan in
+                    try ModelEditor.withPlan(plan, measurements: measurements, options: options.ablation, model: session.model) {
+                        try objective.score(session: session)
+                    }
+                }, progress: { i, n, c in
+                    progress?(StepProgress(step: "screen", done: i, total: n, unit: "profiles"))
+                    log(String(format: "  screened %d/%d %@: refusal score %.3f, KL %.4f", i, n, c.plan, c.refusalScore, c.klDivergence))
+                })
+            }
+            screenedPlans = screened
+            let shortList = searcher.shortList(screened, uneditedScore: objective.uneditedScore)
+            log("confirming \(shortList.count) plans of the screened front by generation")
+            var confirmed: [PlanSearch.Candidate] = []
+            var plans: [LayerPlan] = []
+            for (k, i) in shortList.enumerated() {
+                let candidatePlan = try LayerPlan(parsing: screened[i].plan)
+                let refusals = try timed("search") {
+                    try ModelEditor.withPlan(candidatePlan, measurements: measurements, options: options.ablation, model: session.model) {
+                        try ModelEvaluation.refusals(
+                            session: session, prompts: searchHarmful, options: searchEvaluation,
+                            progress: reporter("confirm \(k + 1)/\(shortList.count)", unit: "prompts", total: searchHarmful.count))
+                    }
+                }
+                let c = PlanSearch.Candidate(
+                    plan: screened[i].plan, refusals: refusals.refusals, total: refusals.total,
+                    klDivergence: screened[i].klDivergence, refusalScore: screened[i].refusalScore)
+                log(String(format: "  confirmed %@: %d/%d refusals, KL %.4f (refusal score %.3f)", c.plan, c.refusals, c.total, c.klDivergence, screened[i].refusalScore))
+                confirmed.append(c)
+                plans.append(candidatePlan)
+            }
+            let frontIndices = ProfileSearch.paretoFront(confirmed.map { (Double($0.refusals), $0.klDivergence) })
+            front = frontIndices.map { confirmed[$0].plan }
+            log("Pareto front (refusals vs KL on the search prompts):")
+            for i in frontIndices {
+                log(String(format: "  %d/%d refusals, KL %.4f: %@", confirmed[i].refusals, confirmed[i].total, confirmed[i].klDivergence, confirmed[i].plan))
+            }
+            let chosen = options.selection.choose(confirmed)
+            search = confirmed
+            plan = plans[chosen]
+            log("chosen (\(options.selection)): \(plan)")
         } else {
             var candidates = try options.candidates ?? PlanSearch.defaultCandidates(analysis)
             log("searching \(candidates.count) candidate plans on \(options.searchPrompts) training prompts of each kind")
             let searcher = PlanSearch(
-                harmful: PromptSet.evenlySpaced(options.harmfulTrain, count: options.searchPrompts),
-                harmless: PromptSet.evenlySpaced(options.harmlessTrain, count: options.searchPrompts),
+                harmful: searchHarmful, harmless: searchHarmless,
                 maxNewTokens: options.searchMaxNewTokens, refusalTarget: options.refusalTarget, evaluation: evaluation)
             let searchBaseline = try timed("search") {
                 try searcher.baseline(
@@ -193,8 +282,8 @@ public enum AbliterationRun {
                 }
                 candidates.append(contentsOf: tried.map(\.plan))
                 scored.append(contentsOf: tried.map(\.candidate))
-                chosen = searcher.choose(scored)
             }
+            chosen = options.selection.choose(scored)
             search = scored
             plan = candidates[chosen]
             log("chosen plan: \(plan)")
@@ -235,7 +324,8 @@ public enum AbliterationRun {
 
         let report = Report(
             model: path, adapter: adapter, output: output, measurement: measurements.metadata,
-            suggestedLayers: analysis.suggestedLayers(), search: search, plan: plan.description,
+            suggestedLayers: analysis.suggestedLayers(), search: search, screened: screenedPlans, front: front,
+            selection: options.plan == nil ? options.selection.description : nil, refusalOpenings: openings, plan: plan.description,
             method: options.ablation.method, normPreserving: options.ablation.normPreserving, editDirection: editDirection,
             scale: options.ablation.scale,
             targets: options.ablation.targets, edits: writtenEdits, before: RefusalSummary(before), after: RefusalSummary(after),

@@ -5,9 +5,10 @@ import LanguageModels
 
 /// Chooses a layer plan by trying candidates on the model in memory.
 ///
-/// Each candidate is applied to the weights, scored on a small validation set drawn from the
+/// Each candidate is applied to the model (`ModelEditor.withPlan`: in the forward pass, or on the weights
+/// for edits that are not projections of block outputs), scored on a small validation set drawn from the
 /// *training* prompts (refusals among short greedy responses to harmful prompts; first-token KL against
-/// the unedited model on harmless prompts), and undone by restoring the original tensors. The chosen plan
+/// the unedited model on harmless prompts), and undone. The chosen plan
 /// is the one with the lowest KL among those whose refusal rate is at most `refusalTarget`; when none
 /// reaches it, the one with the fewest refusals (then the lowest KL). The held-out test prompts are never
 /// seen by the search.
@@ -17,7 +18,45 @@ public struct PlanSearch: Sendable {
         public var refusals: Int
         public var total: Int
         public var klDivergence: Double
+        /// The cheap first-token refusal score (`FirstTokenObjective`), when the search computed one.
+        public var refusalScore: Double?
         public var refusalRate: Double { total == 0 ? 0 : Double(refusals) / Double(total) }
+
+        public init(plan: String, refusals: Int, total: Int, klDivergence: Double, refusalScore: Double? = nil) {
+            self.plan = plan
+            self.refusals = refusals
+            self.total = total
+            self.klDivergence = klDivergence
+            self.refusalScore = refusalScore
+        }
+    }
+
+    /// How the plan is chosen among scored candidates.
+    public enum Selection: Sendable, Equatable, CustomStringConvertible {
+        /// The lowest KL at a refusal rate ≤ the target; when none reaches it, the fewest refusals (then the lowest KL).
+        case maxRefusals(Double)
+        /// The fewest refusals at KL ≤ the bound (then the lowest KL); when none is that close, the lowest KL.
+        case maxKL(Double)
+
+        public var description: String {
+            switch self {
+            case .maxRefusals(let r): return "lowest KL at refusal rate <= \(r), else fewest refusals"
+            case .maxKL(let k): return "fewest refusals at KL <= \(k), else lowest KL"
+            }
+        }
+
+        public func choose(_ results: [Candidate]) -> Int {
+            switch self {
+            case .maxRefusals(let target):
+                let passing = results.indices.filter { results[$0].refusalRate <= target }
+                return passing.min { results[$0].klDivergence < results[$1].klDivergence }
+                    ?? results.indices.min { (results[$0].refusals, results[$0].klDivergence) < (results[$1].refusals, results[$1].klDivergence) }!
+            case .maxKL(let bound):
+                let close = results.indices.filter { results[$0].klDivergence <= bound }
+                return close.min { (results[$0].refusals, results[$0].klDivergence) < (results[$1].refusals, results[$1].klDivergence) }
+                    ?? results.indices.min { results[$0].klDivergence < results[$1].klDivergence }!
+            }
+        }
     }
 
     public var harmful: [String]
@@ -78,23 +117,22 @@ public struct PlanSearch: Sendable {
         let baseline = try baseline ?? self.baseline(session: session)
         var results: [Candidate] = []
         for (i, plan) in candidates.enumerated() {
-            let names = try ModelEditor.plannedEdits(
-                plan: plan, measurements: measurements, options: options, model: session.model
-            ).map(\.name)
-            // The edited weights' storage (stored type, a LoRA update beside them) put back after scoring.
-            let originals = try session.model.weights.snapshot(names)
-            defer { session.model.weights.restore(originals) }
             let step = "candidate \(i + 1)/\(candidates.count) \(plan)", total = harmful.count + harmless.count
             stepProgress?(StepProgress(step: step, done: 0, total: total, unit: "prompts"))
-            try ModelEditor.apply(plan: plan, measurements: measurements, options: options, to: session.model)
-            let refusals = try ModelEvaluation.refusals(
-                session: session, prompts: harmful, options: evaluation,
-                progress: { done, _ in stepProgress?(StepProgress(step: step, done: done, total: total, unit: "prompts")) })
-            let edited = try ModelEvaluation.firstTokenLogProbabilities(
-                session: session, prompts: harmless, options: evaluation,
-                progress: { done, _ in
-                    stepProgress?(StepProgress(step: step, done: self.harmful.count + done, total: total, unit: "prompts"))
-                })
+            // In the forward pass when the options allow, else on the weights (restored after scoring).
+            let (refusals, edited) = try ModelEditor.withPlan(
+                plan, measurements: measurements, options: options, model: session.model
+            ) { () throws -> (RefusalEvaluation, [[Float]]) in
+                let refusals = try ModelEvaluation.refusals(
+                    session: session, prompts: harmful, options: evaluation,
+                    progress: { done, _ in stepProgress?(StepProgress(step: step, done: done, total: total, unit: "prompts")) })
+                let edited = try ModelEvaluation.firstTokenLogProbabilities(
+                    session: session, prompts: harmless, options: evaluation,
+                    progress: { done, _ in
+                        stepProgress?(StepProgress(step: step, done: self.harmful.count + done, total: total, unit: "prompts"))
+                    })
+                return (refusals, edited)
+            }
             let kl = try ModelEvaluation.meanKLDivergence(baseline: baseline, model: edited)
             let candidate = Candidate(plan: plan.description, refusals: refusals.refusals, total: refusals.total, klDivergence: kl)
             results.append(candidate)
@@ -114,9 +152,7 @@ public struct PlanSearch: Sendable {
         var refinement = refinement
         var tried: [(plan: LayerPlan, candidate: Candidate)] = []
         while let factor = refinement.next {
-            let scaled = try LayerPlan(entries: plan.entries.map {
-                LayerPlan.Entry(measurementLayer: $0.measurementLayer, targets: $0.targets, scale: $0.scale * factor)
-            })
+            let scaled = try LayerPlan(entries: plan.entries.map { $0.scaled(by: factor) })
             let scored = try run(
                 session: session, measurements: measurements, candidates: [scaled], options: options, baseline: baseline,
                 stepProgress: stepProgress.map { handler in { report in
@@ -133,9 +169,5 @@ public struct PlanSearch: Sendable {
     }
 
     /// Lowest KL among candidates at or under the refusal target; otherwise fewest refusals, then lowest KL.
-    public func choose(_ results: [Candidate]) -> Int {
-        let passing = results.indices.filter { results[$0].refusalRate <= refusalTarget }
-        return passing.min { results[$0].klDivergence < results[$1].klDivergence }
-            ?? results.indices.min { (results[$0].refusals, results[$0].klDivergence) < (results[$1].refusals, results[$1].klDivergence) }!
-    }
+    public func choose(_ results: [Candidate]) -> Int { Selection.maxRefusals(refusalTarget).choose(results) }
 }

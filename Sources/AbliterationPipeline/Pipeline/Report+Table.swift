@@ -20,11 +20,11 @@ extension AbliterationRun.Report {
         ]
         if let search {
             lines.append("")
-            lines.append("plan search (training prompts):")
+            lines.append("plan search (training prompts)\(selection.map { ", chosen by: " + $0 } ?? ""):")
             for c in search {
-                lines.append("  " + c.plan.padding(toLength: 14, withPad: " ", startingAt: 0)
-                    + String(format: "  %2d/%-2d refusals  KL %.4f", c.refusals, c.total, c.klDivergence)
-                    + (c.plan == plan ? "  <- chosen" : ""))
+                lines.append(String(format: "  %2d/%-2d refusals  KL %.4f", c.refusals, c.total, c.klDivergence)
+                    + (front?.contains(c.plan) == true ? "  front" : "       ")
+                    + "  " + c.plan + (c.plan == plan ? "  <- chosen" : ""))
             }
         }
         return lines.joined(separator: "\n")

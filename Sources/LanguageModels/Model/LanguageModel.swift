@@ -22,6 +22,8 @@ public final class LanguageModel: @unchecked Sendable {
     let lock = NSLock()
     /// Dequantization scratch for one weight (grown as needed).
     var weightScratch: [Float] = []
+    /// The residual write edit the forward pass applies (`setResidualWriteEdit`); read under `lock`.
+    var residualEdit: ResidualWriteEdit?
 
     /// Loads a GGUF file or a Hugging Face model directory (detected), and applies the PEFT LoRA
     /// adapter in `adapter` if given (`LoRAAdapter.attach(to:)`: unmerged beside the block linear

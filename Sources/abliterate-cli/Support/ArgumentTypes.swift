@@ -64,3 +64,4 @@ extension EditDirectionMode: ExpressibleByArgument {}
 func requirePositive(_ counts: (String, Int)...) throws {
     for (name, value) in counts where value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
 }
+extension AbliterationRun.SearchKind: ExpressibleByArgument {}

@@ -55,4 +55,15 @@ enum VectorKernels {
         for i in 0..<count where !x[i].isFinite { return false }
         return true
     }
+
+    /// y_r ← y_r − s·u(uᵀy_r) for each of `rows` rows of `y` (rows, count), u unit; uᵀy in f64.
+    static func removeComponent(_ u: UnsafePointer<Float>, scale s: Float, from y: UnsafeMutablePointer<Float>, rows: Int, count: Int) {
+        for r in 0..<rows {
+            let row = y + r * count
+            var d = 0.0
+            for i in 0..<count { d += Double(u[i]) * Double(row[i]) }
+            let alpha = -s * Float(d)
+            axpy(alpha, u, row, count: count)
+        }
+    }
 }

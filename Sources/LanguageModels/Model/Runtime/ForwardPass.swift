@@ -259,6 +259,7 @@ extension LanguageModel {
         }
         attention(layer: l, packed: packed, scratch: s, window: sliding ? c.slidingWindow : nil, cache: cache, slots: slots)
         try linear(p + "self_attn.o_proj.weight", s.attention.pointer, rows: t, inSize: qw, outSize: h, into: s.projected.pointer)
+        editWrite(l, .attention, s.projected.pointer, rows: t)
         if let norm = recipe.outputNorm(ofBlockTensor: "self_attn.o_proj.weight") {
             try rmsNorm(p + norm, s.projected.pointer, rows: t, dim: h, into: s.projected.pointer)
         }
@@ -281,6 +282,7 @@ extension LanguageModel {
             }
         }
         try linear(p + "mlp.down_proj.weight", s.gate.pointer, rows: t, inSize: i, outSize: h, into: s.projected.pointer)
+        editWrite(l, .feedForward, s.projected.pointer, rows: t)
         if let norm = recipe.outputNorm(ofBlockTensor: "mlp.down_proj.weight") {
             try rmsNorm(p + norm, s.projected.pointer, rows: t, dim: h, into: s.projected.pointer)
         }

@@ -1,0 +1,12 @@
+import Foundation
+
+extension LanguageModel {
+    /// Applies the residual write edit, if it has a projection for (`layer`, `writer`), to that write's
+    /// output `y` (rows, hidden), before the block's output norm. Called from the forward pass under `lock`.
+    func editWrite(_ layer: Int, _ writer: ResidualWriter, _ y: UnsafeMutablePointer<Float>, rows: Int) {
+        guard let p = residualEdit?.projection(layer: layer, writer: writer) else { return }
+        p.direction.withUnsafeBufferPointer { u in
+            VectorKernels.removeComponent(u.baseAddress!, scale: p.scale, from: y, rows: rows, count: configuration.hiddenSize)
+        }
+    }
+}

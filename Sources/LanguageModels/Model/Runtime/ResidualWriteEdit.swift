@@ -1,0 +1,94 @@
+import Foundation
+
+/// Which of a block's two residual writes: the attention output (`o_proj`) or the MLP output (`down_proj`).
+public enum ResidualWriter: String, Sendable, Hashable, CaseIterable {
+    case attention
+    case feedForward
+
+    /// The block tensor whose output this is (`self_attn.o_proj.weight`, `mlp.down_proj.weight`).
+    public var tensorSuffix: String {
+        switch self {
+        case .attention: return "self_attn.o_proj.weight"
+        case .feedForward: return "mlp.down_proj.weight"
+        }
+    }
+}
+
+/// An edit of what blocks write into the residual stream, applied in the forward pass instead of to the
+/// weights: for each chosen (block, writer) with unit direction u and scale s, the output y of `o_proj` or
+/// `down_proj` becomes y − s·u(uᵀy), before any output norm of the block (Gemma 3's post-norms), for every
+/// token, in prefill and in generation alike.
+///
+/// Since y = W x, this is exactly the output of the weight edit W ← W − s·u(uᵀW) (up to f32 rounding),
+/// without a copy of any weight: memory is one direction per edited write, whatever the span. It cannot
+/// stand for an edit of the embedding (which writes rows, not a linear map of an activation) nor for a
+/// norm-preserving edit (which rescales each column of W by its own factor); those stay weight edits.
+public struct ResidualWriteEdit: Sendable, Equatable {
+    public struct Key: Hashable, Sendable {
+        public var layer: Int
+        public var writer: ResidualWriter
+        public init(layer: Int, writer: ResidualWriter) {
+            self.layer = layer
+            self.writer = writer
+        }
+    }
+
+    /// A unit direction u (f32, normalised in f64) and the scale s.
+    public struct Projection: Sendable, Equatable {
+        public let direction: [Float]
+        public let scale: Float
+    }
+
+    public private(set) var projections: [Key: Projection] = [:]
+
+    public init() {}
+
+    public var isEmpty: Bool { projections.isEmpty }
+
+    /// Sets the projection of block `layer`'s `writer` output: `direction` (any nonzero finite vector,
+    /// normalised in f64 and rounded to f32 as the weight orthogonalizer does) removed at `scale`.
+    public mutating func set(layer: Int, writer: ResidualWriter, direction: [Double], scale: Float) throws {
+        guard layer >= 0 else { throw ModelError.layerOutOfRange("residual write edit: block \(layer) is negative") }
+        guard scale.isFinite else { throw ModelError.invalidInput("residual write edit: scale \(scale) of block \(layer) is not finite") }
+        guard !direction.isEmpty, direction.allSatisfy(\.isFinite) else {
+            throw ModelError.invalidInput("residual write edit: the direction of block \(layer) \(writer.rawValue) is empty or not finite")
+        }
+        let norm = direction.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
+        guard norm > 0 else { throw ModelError.invalidInput("residual write edit: the direction of block \(layer) \(writer.rawValue) is zero") }
+        projections[Key(layer: layer, writer: writer)] = Projection(direction: direction.map { Float($0 / norm) }, scale: scale)
+    }
+
+    public func projection(layer: Int, writer: ResidualWriter) -> Projection? {
+        projections[Key(layer: layer, writer: writer)]
+    }
+}
+
+extension LanguageModel {
+    /// The residual write edit the forward pass applies (nil: none). Set between calls; it applies to
+    /// every later forward and generation until replaced. Refused when a direction's length is not the
+    /// hidden size or a block is outside the model.
+    public func setResidualWriteEdit(_ edit: ResidualWriteEdit?) throws {
+        if let edit {
+            for (key, p) in edit.projections {
+                guard key.layer < configuration.layerCount else {
+                    throw ModelError.layerOutOfRange(
+                        "residual write edit: block \(key.layer) is outside 0..<\(configuration.layerCount)")
+                }
+                guard p.direction.count == configuration.hiddenSize else {
+                    throw ModelError.invalidInput(
+                        "residual write edit: block \(key.layer) \(key.writer.rawValue): direction of \(p.direction.count) components, hidden size \(configuration.hiddenSize)")
+                }
+            }
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        residualEdit = edit.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The edit set by `setResidualWriteEdit`, if any.
+    public var residualWriteEdit: ResidualWriteEdit? {
+        lock.lock()
+        defer { lock.unlock() }
+        return residualEdit
+    }
+}

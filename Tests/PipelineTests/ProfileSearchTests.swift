@@ -1,0 +1,77 @@
+import Foundation
+import XCTest
+@testable import AbliterationCore
+@testable import AbliterationPipeline
+
+/// The profile search's parts that need no model: profiles as plans, the Pareto front, the seeded
+/// exploration, the short list and the selection rules.
+final class ProfileSearchTests: XCTestCase {
+    func testProfileBecomesAPerBlockPlanThatPrintsAndParsesBack() throws {
+        let p = EditProfile(measurementLayer: 21, peak: 15, width: 4, edge: 0.5, attentionScale: 1.2, mlpScale: 0.8)
+        let plan = try p.plan(layerCount: 30)
+        // Blocks 11…19: weights 0.5, 0.625, 0.75, 0.875, 1, 0.875, …; scales rounded to 0.01.
+        XCTAssertEqual(plan.targetLayers, Array(11...19))
+        XCTAssertEqual(plan.entry(forTarget: 15), .init(measurementLayer: 21, targets: 15...15, scale: 1.2, mlpScale: 0.8))
+        XCTAssertEqual(plan.entry(forTarget: 11)?.scale, 0.6)
+        XCTAssertEqual(plan.entry(forTarget: 11)?.mlpScale, 0.4)
+        XCTAssertEqual(plan.entry(forTarget: 12)?.scale, 0.75)
+        XCTAssertEqual(plan.entry(forTarget: 12)?.mlpScale, 0.5)
+        XCTAssertEqual(try LayerPlan(parsing: plan.description), plan)
+        XCTAssertEqual(plan.description, "21:11@0.6/0.4,21:12@0.75/0.5,21:13@0.9/0.6,21:14@1.05/0.7,21:15@1.2/0.8,21:16@1.05/0.7,21:17@0.9/0.6,21:18@0.75/0.5,21:19@0.6/0.4")
+        // A flat profile merges into one entry; one past the last block is cut off.
+        let flat = EditProfile(measurementLayer: 20, peak: 27, width: 5, edge: 1, attentionScale: 1, mlpScale: 1)
+        XCTAssertEqual(try flat.plan(layerCount: 30).description, "20:22-29")
+        XCTAssertThrowsError(try EditProfile(measurementLayer: 20, peak: 40, width: 2, edge: 1, attentionScale: 1, mlpScale: 1).plan(layerCount: 30))
+    }
+
+    func testParetoFront() {
+        let points: [(Double, Double)] = [(0.5, 0.1), (0.2, 0.3), (0.2, 0.2), (0.9, 0.05), (0.6, 0.2), (0.1, 0.9), (0.9, 0.04)]
+        XCTAssertEqual(ProfileSearch.paretoFront(points), [5, 2, 0, 6])
+    }
+
+    /// A stand-in objective with a known trade-off: the stronger the edit (sum of scales over the plan),
+    /// the lower the refusal score and the higher the KL.
+    func score(_ plan: LayerPlan) -> FirstTokenObjective.Score {
+        let strength = plan.entries.reduce(0.0) { $0 + Double($1.targets.count) * Double($1.scale + $1.mlpScale) }
+        let placement = plan.entries.reduce(0.0) { $0 + abs(Double($1.measurementLayer) - 21) } / Double(plan.entries.count)
+        return .init(refusalScore: exp(-strength / 10) + 0.02 * placement, klDivergence: 0.004 * strength + 0.01 * placement)
+    }
+
+    func testExplorationIsSeededAndMovesTheFrontDown() throws {
+        let search = ProfileSearch(seed: 7, evaluations: 30, initial: 10, batch: 5)
+        let a = try search.explore(layerCount: 30, score: score)
+        let b = try search.explore(layerCount: 30, score: score)
+        XCTAssertEqual(a, b, "the same seed explores the same profiles")
+        XCTAssertEqual(a.count, 30)
+        XCTAssertEqual(Set(a.map(\.plan)).count, 30, "no plan is scored twice")
+        let c = try ProfileSearch(seed: 8, evaluations: 30, initial: 10, batch: 5).explore(layerCount: 30, score: score)
+        XCTAssertNotEqual(a.map(\.plan), c.map(\.plan))
+        for s in a {
+            XCTAssertEqual(try LayerPlan(parsing: s.plan), try s.profile.plan(layerCount: 30), "the printed plan is the profile's")
+            XCTAssertEqual(score(try LayerPlan(parsing: s.plan)), .init(refusalScore: s.refusalScore, klDivergence: s.klDivergence))
+        }
+        // The evolutionary rounds refine the front of the random start: the front over all 30 points
+        // has points the first 10 do not reach.
+        let initialFront = Set(ProfileSearch.paretoFront(a.prefix(10).map { ($0.refusalScore, $0.klDivergence) }))
+        let front = ProfileSearch.paretoFront(a.map { ($0.refusalScore, $0.klDivergence) })
+        XCTAssertTrue(front.contains { !initialFront.contains($0) })
+        let short = search.shortList(a, uneditedScore: 1)
+        XCTAssertLessThanOrEqual(short.count, search.confirm)
+        XCTAssertTrue(short.allSatisfy { front.contains($0) && a[$0].refusalScore <= 0.5 })
+    }
+
+    func testSelectionRules() {
+        let c: [PlanSearch.Candidate] = [
+            .init(plan: "a", refusals: 10, total: 64, klDivergence: 0.05),
+            .init(plan: "b", refusals: 3, total: 64, klDivergence: 0.09),
+            .init(plan: "c", refusals: 2, total: 64, klDivergence: 0.15),
+            .init(plan: "d", refusals: 0, total: 64, klDivergence: 0.30),
+        ]
+        XCTAssertEqual(PlanSearch.Selection.maxRefusals(0.05).choose(c), 1)
+        XCTAssertEqual(PlanSearch.Selection.maxRefusals(0.0).choose(c), 3)
+        XCTAssertEqual(PlanSearch.Selection.maxKL(0.2).choose(c), 2)
+        XCTAssertEqual(PlanSearch.Selection.maxKL(0.06).choose(c), 0)
+        XCTAssertEqual(PlanSearch.Selection.maxKL(0.01).choose(c), 0, "none that close: the lowest KL")
+        XCTAssertEqual(PlanSearch.Selection.maxRefusals(0.01).choose(Array(c.prefix(3))), 2, "none passing: fewest refusals")
+    }
+}
