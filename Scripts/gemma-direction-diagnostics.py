@@ -2,9 +2,10 @@
 """Does one refusal direction carry a Gemma 3 organism's refusal? Diagnostics in transformers (a fixture
 tool, like make-gemma-organism.py; the tool itself stays Python-free).
 
-    # r̂ from `abliterate measure` (projected, layer L), removed from the residual stream entering every
-    # block and the final norm (Arditi et al.'s directional ablation): refusals on the harmful prompts
-    python3 Scripts/gemma-direction-diagnostics.py residual --adapter A --measurements m.safetensors 11 13
+    # r̂ from `abliterate measure` (projected, layer L, or "own": each block's own layer), removed from the
+    # residual stream entering blocks LO..HI (default all) and the final norm (Arditi et al.'s directional
+    # ablation) at SCALE (default 1): refusals on the harmful prompts, first-token KL on the harmless ones
+    python3 Scripts/gemma-direction-diagnostics.py residual --adapter A --measurements m.safetensors 11 own:1-17 11:0-17:0.5
     # weight edits of o_proj/down_proj over a span, done here: MODE plain | u (normalize(g ⊙ r̂)) |
     # ridgeλ (the oblique edit y ← y − a(bᵀy), b = g ⊙ r̂, a ∝ (g ⊙ r̂)/(g² + λ), aᵀb = 1: λ → 0 changes the
     # post-norm write only along r̂, λ → ∞ is u): refusals and first-token KL on the harmless prompts
@@ -32,6 +33,7 @@ def main():
     ap.add_argument("--models", default="/root/.cache/abliterate/models")
     ap.add_argument("--harmful", required=True)
     ap.add_argument("--harmless", required=True)
+    ap.add_argument("--count", type=int, default=None, help="only the first N prompts of each file")
     args = ap.parse_args()
     torch.set_num_threads(2)
     gguf = "gemma-3-270m-q4_k_m.gguf"
@@ -39,8 +41,8 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(args.models, gguf_file=gguf, dtype=torch.float32)
     model = PeftModel.from_pretrained(model, args.adapter).merge_and_unload().eval()
     means = load_file(args.measurements)
-    harmful = [l.strip() for l in open(args.harmful) if l.strip()]
-    harmless = [l.strip() for l in open(args.harmless) if l.strip()]
+    harmful = [l.strip() for l in open(args.harmful) if l.strip()][:args.count]
+    harmless = [l.strip() for l in open(args.harmless) if l.strip()][:args.count]
 
     def encode(p):
         text = f"<bos><start_of_turn>user\n{p}<end_of_turn>\n<start_of_turn>model\n"
@@ -66,19 +68,34 @@ def main():
         return torch.tensor(r / np.linalg.norm(r), dtype=torch.float32)
 
     if args.what == "residual":
+        baseline = first_token_log_probs()
         print(f"no ablation: {refusals()}/{len(harmful)} refusals", flush=True)
         for spec in args.specs:
-            r = direction(int(spec))
-            project = lambda h: h - (h @ r)[..., None] * r
+            # L[:LO-HI[:SCALE]]: r̂ of layer L (or each block's own layer, "own") scaled out of the inputs of
+            # blocks LO..HI and of the final norm (default: every block, scale 1)
+            parts = spec.split(":")
+            lo, hi = map(int, parts[1].split("-")) if len(parts) > 1 else (0, len(model.model.layers) - 1)
+            scale = float(parts[2]) if len(parts) > 2 else 1.0
 
-            def before_block(module, a, kw):
-                if a:
-                    return (project(a[0]),) + a[1:], kw
-                kw["hidden_states"] = project(kw["hidden_states"])
-                return a, kw
-            hooks = [layer.register_forward_pre_hook(before_block, with_kwargs=True) for layer in model.model.layers]
-            hooks.append(model.model.norm.register_forward_pre_hook(lambda m, a: (project(a[0]),)))
-            print(f"r̂ of layer {spec} ablated in the residual: {refusals()}/{len(harmful)} refusals", flush=True)
+            def projector(layer):
+                r = direction(max(layer, 1) if parts[0] == "own" else int(parts[0]))
+                return lambda h: h - scale * (h @ r)[..., None] * r
+
+            def before_block(project):
+                def hook(module, a, kw):
+                    if a:
+                        return (project(a[0]),) + a[1:], kw
+                    kw["hidden_states"] = project(kw["hidden_states"])
+                    return a, kw
+                return hook
+            hooks = [model.model.layers[i].register_forward_pre_hook(before_block(projector(i)), with_kwargs=True)
+                     for i in range(lo, hi + 1)]
+            final = projector(len(model.model.layers))
+            hooks.append(model.model.norm.register_forward_pre_hook(lambda m, a: (final(a[0]),)))
+            edited = first_token_log_probs()
+            kl = np.mean([(p.exp() * (p - q)).sum().item() for p, q in zip(baseline, edited)])
+            print(f"r̂ {spec} ablated in the residual: {refusals()}/{len(harmful)} refusals, first-token KL {kl:.3f}",
+                  flush=True)
             for h in hooks:
                 h.remove()
         return
