@@ -36,15 +36,8 @@ package enum OrthogonalizerBenchmark {
             throw AbliterationError.unsupported("benchmark: dtype \(dtype.rawValue) (need F32, BF16 or F16)")
         }
         // Deterministic pseudo-random data (SplitMix64), values in [−0.05, 0.05).
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func next() -> Float {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return (Float(z >> 40) / Float(1 << 24) - 0.5) * 0.1
-        }
+        var rng = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
+        func next() -> Float { (rng.nextFloat() - 0.5) * 0.1 }
         let direction = (0..<rows).map { _ in Double(next()) }
         let orthogonalizer = try Orthogonalizer(direction: direction, scale: 1, normPreserving: normPreserving, threadCount: threads)
         let count = rows * cols

@@ -105,7 +105,7 @@ public struct ProfileSearch: Sendable {
         layerCount: Int, score: (LayerPlan) throws -> FirstTokenObjective.Score,
         progress: ((Int, Int, Screened) -> Void)? = nil
     ) throws -> [Screened] {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var points: [[Double]] = []
         var screened: [Screened] = []
         var seen = Set<String>()
@@ -149,25 +149,5 @@ public struct ProfileSearch: Sendable {
             if !picked.contains(i) { picked.append(i) }
         }
         return picked
-    }
-}
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): the search's seeded generator.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    /// Standard normal (Box–Muller).
-    mutating func gaussian() -> Double {
-        let u = max(unit(), 1e-300), v = unit()
-        return (-2 * Foundation.log(u)).squareRoot() * Foundation.cos(2 * Double.pi * v)
     }
 }
