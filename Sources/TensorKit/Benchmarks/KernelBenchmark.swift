@@ -46,7 +46,8 @@ public enum KernelBenchmark {
                 data = randomBlocks(layout, count: rows * rowLength / g.blockSize)
             } else {
                 data = (0..<(rows * rowLength)).flatMap { _ -> [UInt8] in
-                    let h = Precision.bf16Bits(rng.nextFloat() - 0.5)
+                    let v = rng.nextFloat() - 0.5
+                    let h = type == .dense(.f16) ? Precision.f16Bits(v) : Precision.bf16Bits(v)
                     return [UInt8(truncatingIfNeeded: h), UInt8(truncatingIfNeeded: h >> 8)]
                 }
             }
