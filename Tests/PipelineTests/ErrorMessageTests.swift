@@ -188,7 +188,7 @@ final class ErrorMessageTests: XCTestCase {
 
     func testPlanScaleMustBePositiveAndFinite() {
         XCTAssertEqual(message { _ = try LayerPlan(parsing: "1:0-1@-2") },
-                       "plan entry '1:0-1@-2': scale -2 must be greater than 0 (expected MEASURE:FIRST-LAST[@SCALE], e.g. 23:11-23@0.8)")
+                       "plan entry '1:0-1@-2': scale -2 must be greater than 0 (expected MEASURE:FIRST-LAST[@SCALE or @ATTN/MLP], e.g. 23:11-23@0.8)")
         XCTAssertTrue(message { _ = try LayerPlan(parsing: "5:2-3,1:0-1@0") }.hasPrefix("plan entry '1:0-1@0': scale 0 must be greater than 0"))
         for bad in ["nan", "inf", "-inf", "x"] {
             XCTAssertTrue(message { _ = try LayerPlan(parsing: "1:0-1@\(bad)") }
