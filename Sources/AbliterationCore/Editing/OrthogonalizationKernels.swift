@@ -133,11 +133,18 @@ enum OrthogonalizationKernels {
     }
 
     /// Edits the rows of a row-major (rows, cols = hidden) matrix in place, one pass per row.
+    ///
+    /// With `reading` a (default: r̂ itself) the projection is read along a and removed along r̂:
+    /// p = a·w, w′ = w − s·p·r̂ (the oblique edit of a matrix that reads the residual through a norm,
+    /// `InputOrthogonalizer`; never norm-preserving). Undo is the same as for a = r̂.
     static func editRows<T: OrthogonalizableScalar>(
-        _ e: UnsafeMutablePointer<T>, rows: Int, cols: Int, direction r: UnsafePointer<Float>, scale s: Float,
+        _ e: UnsafeMutablePointer<T>, rows: Int, cols: Int, direction r: UnsafePointer<Float>,
+        reading: UnsafePointer<Float>? = nil, scale s: Float,
         normPreserving: Bool, projections: UnsafeMutablePointer<Float>, scales: UnsafeMutablePointer<Float>,
         threads: Int
     ) {
+        precondition(reading == nil || !normPreserving, "an oblique row edit does not preserve norms")
+        let a = reading ?? r
         let rr = directionNormSquared(r, cols)
         forEachRowChunk(rows: rows, threads: threads) { chunk in
             for v in chunk {
@@ -145,7 +152,7 @@ enum OrthogonalizationKernels {
                 var d = 0.0, sq = 0.0
                 for j in 0..<cols {
                     let x = Double(T.widen(row[j]))
-                    d += Double(r[j]) * x
+                    d += Double(a[j]) * x
                     sq += x * x
                 }
                 let pf = Float(d)

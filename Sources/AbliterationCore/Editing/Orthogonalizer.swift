@@ -9,6 +9,9 @@ public enum ResidualOrientation: String, Equatable, Sendable, Codable {
     case writesToResidual
     /// An embedding (vocab, hidden): its rows are the vectors it writes.
     case embedding
+    /// A matrix that reads the (normalized) residual stream, (out, hidden): `q_proj`, `k_proj`, `v_proj`,
+    /// `gate_proj`, `up_proj`. Its rows are the vectors it reads with (`InputOrthogonalizer`).
+    case readsFromResidual
 }
 
 /// What an edit did, enough to undo it: W = W′/k + s·r̂·p̃ᵀ (columns) or E = E′/k + s·p̃·r̂ᵀ (rows).
@@ -133,7 +136,7 @@ public struct Orthogonalizer: Sendable {
                                 base, rows: rows, cols: cols, direction: r.baseAddress!, scale: scale,
                                 normPreserving: normPreserving, projections: p.baseAddress!, scales: k.baseAddress!,
                                 threads: threadCount)
-                        case .embedding:
+                        case .embedding, .readsFromResidual:
                             OrthogonalizationKernels.editRows(
                                 base, rows: rows, cols: cols, direction: r.baseAddress!, scale: scale,
                                 normPreserving: normPreserving, projections: p.baseAddress!, scales: k.baseAddress!,
@@ -205,7 +208,7 @@ public struct Orthogonalizer: Sendable {
                         OrthogonalizationKernels.undoColumns(
                             base, rows: rows, cols: cols, direction: r.baseAddress!, scale: record.scale,
                             projections: p.baseAddress!, scales: k, threads: threads)
-                    case .embedding:
+                    case .embedding, .readsFromResidual:
                         OrthogonalizationKernels.undoRows(
                             base, rows: rows, cols: cols, direction: r.baseAddress!, scale: record.scale,
                             projections: p.baseAddress!, scales: k, threads: threads)
@@ -271,6 +274,12 @@ public struct Orthogonalizer: Sendable {
             guard cols == hidden else {
                 throw AbliterationError.dimensionMismatch(
                     "\(name): embedding shape \(shape) does not have hidden size \(hidden) (expected [vocab, \(hidden)])")
+            }
+            return (rows, cols, rows)
+        case .readsFromResidual:
+            guard cols == hidden else {
+                throw AbliterationError.dimensionMismatch(
+                    "\(name): shape \(shape) does not read a residual of size \(hidden) (expected [out, \(hidden)])")
             }
             return (rows, cols, rows)
         }

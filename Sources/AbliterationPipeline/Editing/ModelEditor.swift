@@ -3,7 +3,8 @@ import TensorKit
 import AbliterationCore
 import LanguageModels
 
-/// The weights abliteration edits: the matrices that write into the residual stream.
+/// The weights abliteration edits: the matrices that write into the residual stream (the method's
+/// edit), and, as an option, those that read from it through a block's input norms.
 public enum EditTarget: String, CaseIterable, Sendable, Codable {
     /// Attention output projection of each target block, `[hidden, heads·head_dim]`.
     case attentionOutput = "o_proj"
@@ -11,6 +12,25 @@ public enum EditTarget: String, CaseIterable, Sendable, Codable {
     case mlpDown = "down_proj"
     /// The token embedding `[vocab, hidden]` (and so a tied LM head).
     case embedding = "embed"
+    /// Attention query projection, `[heads·head_dim, hidden]`: reads the residual through `input_layernorm`.
+    case attentionQuery = "q_proj"
+    /// Attention key projection, `[kv_heads·head_dim, hidden]`.
+    case attentionKey = "k_proj"
+    /// Attention value projection, `[kv_heads·head_dim, hidden]`.
+    case attentionValue = "v_proj"
+    /// MLP gate projection, `[intermediate, hidden]`: reads the residual through the norm before the MLP.
+    case mlpGate = "gate_proj"
+    /// MLP up projection, `[intermediate, hidden]`.
+    case mlpUp = "up_proj"
+
+    /// The five matrices that read the residual stream (`inputs` in a target list).
+    public static let readers: [EditTarget] = [.attentionQuery, .attentionKey, .attentionValue, .mlpGate, .mlpUp]
+
+    /// Whether the target reads the residual stream (through a block's input norm) rather than writing it.
+    public var readsResidual: Bool { Self.readers.contains(self) }
+
+    /// Whether the target belongs to the MLP (it takes a plan entry's MLP scale).
+    public var isFeedForward: Bool { self == .mlpDown || self == .mlpGate || self == .mlpUp }
 
     /// Hugging Face name of the tensor for block `layer` (ignored for the embedding).
     public func tensorName(layer: Int) -> String {
@@ -18,6 +38,11 @@ public enum EditTarget: String, CaseIterable, Sendable, Codable {
         case .attentionOutput: return "model.layers.\(layer).self_attn.o_proj.weight"
         case .mlpDown: return "model.layers.\(layer).mlp.down_proj.weight"
         case .embedding: return "model.embed_tokens.weight"
+        case .attentionQuery: return "model.layers.\(layer).self_attn.q_proj.weight"
+        case .attentionKey: return "model.layers.\(layer).self_attn.k_proj.weight"
+        case .attentionValue: return "model.layers.\(layer).self_attn.v_proj.weight"
+        case .mlpGate: return "model.layers.\(layer).mlp.gate_proj.weight"
+        case .mlpUp: return "model.layers.\(layer).mlp.up_proj.weight"
         }
     }
 }
@@ -57,8 +82,11 @@ public struct TensorEditSummary: Sendable, Codable, Equatable {
     /// ‖uᵀW′‖ / ‖W‖ after the edit, u the direction edited against (≈ 0 for scale 1 without norm
     /// preservation).
     public var remainingProjection: Double
-    /// Whether u was the norm-aware normalize(g ⊙ r̂) (true) or r̂ itself.
+    /// Whether u was the norm-aware normalize(g ⊙ r̂) (true) or r̂ itself; for a reader, whether it
+    /// read through an input norm's gain.
     public var normAware: Bool
+    /// Whether the tensor reads the residual (an input edit, `InputOrthogonalizer`) rather than writing it.
+    public var reads: Bool = false
 }
 
 /// Step 4 of the method: orthogonalize the residual-writing weights of a model against the refusal
@@ -85,6 +113,9 @@ public enum ModelEditor {
         /// The gain g of the norm the weight's output passes through before the residual add, when the
         /// edit is norm-aware; nil for the plain edit.
         public var outputGain: [Float]?
+        /// For a weight that reads the residual (`.readsFromResidual`): the gain g of the norm it reads
+        /// through; the edit removes r̂ from what it reads, W ← W − s·(W(g ⊙ r̂))(r̂ ⊘ g)ᵀ.
+        public var inputGain: [Float]?
 
         /// The unit vector the weight is orthogonalized against: normalize(g ⊙ r̂) when norm-aware, else r̂.
         public func editDirection() throws -> [Double] {
@@ -100,6 +131,9 @@ public enum ModelEditor {
     ) throws -> [PlannedEdit] {
         var edits = try plannedEdits(
             plan: plan, measurements: measurements, options: options, layerCount: model.configuration.layerCount)
+        for i in edits.indices where edits[i].orientation == .readsFromResidual {
+            edits[i].inputGain = try model.inputNormGain(ofWeight: edits[i].name)
+        }
         guard options.direction != .plain else { return edits }
         for i in edits.indices where edits[i].orientation == .writesToResidual {
             let gain = try model.outputNormGain(ofWeight: edits[i].name)
@@ -155,7 +189,8 @@ public enum ModelEditor {
             for target in options.targets where target != .embedding {
                 edits.append(PlannedEdit(
                     name: target.tensorName(layer: layer), layer: layer, measurementLayer: entry.measurementLayer,
-                    scale: (target == .mlpDown ? entry.mlpScale : entry.scale) * options.scale, orientation: .writesToResidual,
+                    scale: (target.isFeedForward ? entry.mlpScale : entry.scale) * options.scale,
+                    orientation: target.readsResidual ? .readsFromResidual : .writesToResidual,
                     direction: try direction(entry.measurementLayer, target: layer)))
             }
         }
@@ -166,9 +201,9 @@ public enum ModelEditor {
     /// on the weights: the plain (not norm-preserving) edit of `o_proj`/`down_proj` only. The embedding edit
     /// changes rows of E (each token's vector), and the norm-preserving edit rescales each column of W by
     /// its own factor: neither is a projection of a block's output, so they stay weight edits
-    /// (`apply`, with a snapshot to restore).
+    /// (`apply`, with a snapshot to restore), as do edits of the weights that read the residual.
     public static func editsActivations(_ options: AblationOptions) -> Bool {
-        !options.normPreserving && !options.targets.contains(.embedding)
+        !options.normPreserving && options.targets.allSatisfy { $0 == .attentionOutput || $0 == .mlpDown }
     }
 
     /// The plan as an edit of the block outputs in the forward pass (`LanguageModel.setResidualWriteEdit`):
@@ -181,7 +216,7 @@ public enum ModelEditor {
     ) throws -> ResidualWriteEdit {
         guard editsActivations(options) else {
             throw AbliterationError.unsupported(
-                "an edit of the embedding or a norm-preserving edit is not a projection of block outputs; apply it to the weights")
+                "an edit of the embedding or of a reading weight, or a norm-preserving edit, is not a projection of block outputs; apply it to the weights")
         }
         var edit = ResidualWriteEdit()
         for planned in try plannedEdits(plan: plan, measurements: measurements, options: options, model: model) {
@@ -243,6 +278,20 @@ public enum ModelEditor {
         _ edit: PlannedEdit, to w: inout Tensor<Float>, normPreserving: Bool
     ) throws -> (TensorEditSummary, OrthogonalizationRecord) {
         let before = Orthogonalizer.frobeniusNorm(w)
+        if edit.orientation == .readsFromResidual {
+            guard !normPreserving else {
+                throw AbliterationError.unsupported(
+                    "\(edit.name): a norm-preserving edit keeps the norm of what a weight writes; \(edit.name) reads the residual (drop --norm-preserving or the reading targets)")
+            }
+            let reader = try InputOrthogonalizer(direction: edit.direction.unit64, inputGain: edit.inputGain, scale: edit.scale)
+            let record = try reader.apply(to: &w, name: edit.name)
+            let summary = TensorEditSummary(
+                name: edit.name, layer: edit.layer, measurementLayer: edit.measurementLayer, scale: edit.scale,
+                normBefore: before, normAfter: Orthogonalizer.frobeniusNorm(w),
+                remainingProjection: try reader.remainingRead(w) / max(before, .leastNormalMagnitude),
+                normAware: edit.inputGain != nil, reads: true)
+            return (summary, record)
+        }
         let orthogonalizer = try Orthogonalizer(
             direction: try edit.editDirection(), scale: edit.scale, normPreserving: normPreserving)
         let record = try orthogonalizer.apply(to: &w, orientation: edit.orientation, name: edit.name)
@@ -272,7 +321,7 @@ extension TensorEditSummary {
             lines.append(s.name.padding(toLength: 48, withPad: " ", startingAt: 0)
                 + String(repeating: " ", count: max(0, 7 - layer.count)) + layer
                 + String(format: "  %2d  %5.2f  %11.4f  %10.4f  %.2e", s.measurementLayer, s.scale, s.normBefore, s.normAfter, s.remainingProjection)
-                + (s.normAware ? "    g⊙r̂" : "    r̂"))
+                + (s.reads ? (s.normAware ? "    reads g⊙r̂" : "    reads r̂") : (s.normAware ? "    g⊙r̂" : "    r̂")))
         }
         return lines.joined(separator: "\n")
     }

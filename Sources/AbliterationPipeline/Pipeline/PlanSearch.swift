@@ -78,16 +78,25 @@ public struct PlanSearch: Sendable {
     /// 60%, 65% and 70% of the depth, the suggested span and one reaching 10% of the depth further down,
     /// at scale 1 (duplicates dropped). `run` then refines the best of them by its scale (`refine`) when
     /// it misses the refusal target.
-    public static func defaultCandidates(_ analysis: MeasurementAnalysis) throws -> [LayerPlan] {
+    ///
+    /// With `reading` (an edit of the weights that read the residual, `EditTarget.readers`), the span of
+    /// a measurement layer m is the blocks that read residual m and after: m…(layers − 1), one per layer.
+    public static func defaultCandidates(_ analysis: MeasurementAnalysis, reading: Bool = false) throws -> [LayerPlan] {
         let l = analysis.metadata.layerCount
         var layers = analysis.suggestedLayers(count: 2)
         for f in [0.6, 0.65, 0.7] { layers.append(Int((f * Double(l)).rounded())) }
         var seen = Set<String>()
         var plans: [LayerPlan] = []
         for m in layers where m >= 1 && m <= l {
-            let span = analysis.suggestedSpan(for: m)
-            let wide = max(0, span.lowerBound - Int((0.1 * Double(l)).rounded()))...span.upperBound
-            for targets in [span, wide] {
+            let spans: [ClosedRange<Int>]
+            if reading {
+                guard m < l else { continue }
+                spans = [m...(l - 1)]
+            } else {
+                let span = analysis.suggestedSpan(for: m)
+                spans = [span, max(0, span.lowerBound - Int((0.1 * Double(l)).rounded()))...span.upperBound]
+            }
+            for targets in spans {
                 let plan = try LayerPlan(entries: [.init(measurementLayer: m, targets: targets, scale: 1)])
                 try plan.validate(layerCount: l)
                 if seen.insert(plan.description).inserted { plans.append(plan) }

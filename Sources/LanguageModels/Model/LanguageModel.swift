@@ -79,6 +79,21 @@ public final class LanguageModel: @unchecked Sendable {
         return try weights.vector("model.layers.\(layer).\(norm)")
     }
 
+    /// The gain g of the RMS norm through which weight `name` reads the residual stream (effective
+    /// convention: Gemma's 1 + w): `input_layernorm` for `q_proj`/`k_proj`/`v_proj`, the norm before the
+    /// MLP for `gate_proj`/`up_proj`. Throws for a weight that is not in the model or does not read the
+    /// residual through a block norm.
+    public func inputNormGain(ofWeight name: String) throws -> [Float] {
+        guard weights.contains(name) else {
+            throw ModelError.invalidInput("weight '\(name)' is not part of this \(configuration.architecture.rawValue) model")
+        }
+        guard let (layer, suffix) = ModelArchitecture.splitLayer(name, prefix: "model.layers."),
+              let norm = recipe.inputNorm(ofBlockTensor: suffix) else {
+            throw ModelError.invalidInput("weight '\(name)' does not read the residual stream through a block's input norm")
+        }
+        return try weights.vector("model.layers.\(layer).\(norm)")
+    }
+
     // MARK: - Forward
 
     /// Runs the prompts of `batch` (any lengths; each sequence attends only to itself) and returns the

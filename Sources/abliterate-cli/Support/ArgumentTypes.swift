@@ -20,7 +20,7 @@ struct FloatDType: ExpressibleByArgument {
     var defaultValueDescription: String { dtype.rawValue }
 }
 
-/// `--targets`: the tensors to edit, `o_proj,down_proj,embed` (comma-separated). The list is parsed when
+/// `--targets`: the tensors to edit, `o_proj,down_proj,embed` or `inputs` (comma-separated). The list is parsed when
 /// the argument is read; an error (naming the bad target) is thrown by `targets()`, in the command's
 /// run, so it is reported like every other error of the command.
 struct EditTargetList: ExpressibleByArgument {

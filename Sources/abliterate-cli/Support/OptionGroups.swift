@@ -46,7 +46,9 @@ struct AblationArguments: ParsableArguments {
     @Option(parsing: .unconditional, help: "Multiplies the scale of every plan entry (greater than 0).")
     var scale: Float = 1
 
-    @Option(help: "Tensors to edit (comma-separated).")
+    @Option(help: ArgumentHelp(
+        "Tensors to edit (comma-separated): o_proj, down_proj, embed (what writes the residual stream), or q_proj, k_proj, v_proj, gate_proj, up_proj (inputs: all five), which then stop reading r̂ through their block's input norm.",
+        valueName: "targets"))
     var targets = EditTargetList(argument: "o_proj,down_proj")
 
     @Option(help: ArgumentHelp(

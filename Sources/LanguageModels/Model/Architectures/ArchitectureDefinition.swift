@@ -50,6 +50,18 @@ struct BlockRecipe: Sendable {
         default: return nil
         }
     }
+
+    /// The norm (HF name after `model.layers.N.`) through which block tensor `suffix` reads the residual
+    /// stream: `q_proj`/`k_proj`/`v_proj` → `input_layernorm`, `gate_proj`/`up_proj` → the norm before the
+    /// MLP (`post_attention_layernorm` in Llama and Qwen, `pre_feedforward_layernorm` in Gemma). Nil for
+    /// a tensor that does not read the residual.
+    func inputNorm(ofBlockTensor suffix: String) -> String? {
+        switch suffix {
+        case "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight": return "input_layernorm.weight"
+        case "mlp.gate_proj.weight", "mlp.up_proj.weight": return preFeedForwardNorm
+        default: return nil
+        }
+    }
 }
 
 extension ArchitectureDefinition {
