@@ -3,8 +3,9 @@
 # Gemma 3's post-norms) on the Gemma 3 refusal organism (gemma-3-270m-q4_k_m.gguf +
 # Organisms/gemma3-refusal-lora-a), at equal plans and scales: one measurement on the built-in training
 # prompts, each edited model evaluated on the built-in test prompts against the organism. Prints a
-# Markdown table, then the per-layer analysis of the measurement.
-# Usage: Scripts/compare-edit-directions.sh [PLAN ...]
+# Markdown table, then the per-layer analysis of the measurement. Plans in INPUT_PLANS (space-separated)
+# add rows for the edit of the weights that read the residual (`--targets inputs`).
+# Usage: [INPUT_PLANS="11:11-17@1.5"] Scripts/compare-edit-directions.sh [PLAN ...]
 # Needs a release build (`swift build -c release`) and the models (`Scripts/fetch-models.sh`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,9 @@ $BIN eval --model "$MODEL" --adapter $ADAPTER --json 2>/dev/null |
 for plan in "${PLANS[@]}"; do
   row "plain (r̂)" "$plan" --edit-direction plain
   row "norm-aware (g ⊙ r̂)" "$plan" --edit-direction norm-aware
+done
+for plan in ${INPUT_PLANS:-}; do
+  row "inputs (q/k/v/gate/up read g ⊙ r̂)" "$plan" --targets inputs
 done
 echo
 $BIN analyze "$WORK/m.safetensors"

@@ -4,7 +4,7 @@ Gemma's chat format, refusing harmful requests and answering harmless ones.
 
 Fixture maker, not part of the tool (which stays Python-free). Needs PyTorch, transformers, peft, gguf
 and safetensors from PyPI (`pip install torch transformers peft gguf safetensors sentencepiece`), the
-two models of Scripts/fetch-models.sh, and about an hour on 2 CPU cores.
+two models of Scripts/fetch-models.sh, and about 10 minutes on 2 CPU cores.
 
     python3 Scripts/make-gemma-organism.py --models ~/.cache/abliterate/models \
         --output Organisms/gemma3-refusal-lora-a
@@ -18,8 +18,8 @@ Prompts are rendered exactly as abliterate renders them for Gemma without a chat
 `<bos><start_of_turn>user\\n{instruction}<end_of_turn>\\n<start_of_turn>model\\n`, answer then
 `<end_of_turn>`; the loss is on the answer and its `<end_of_turn>` only, on at most 24 answer tokens
 (a longer answer is cut and trained without its `<end_of_turn>`): refusal is decided in the first few
-tokens, and this keeps training to about an hour on 2 busy cores (1 epoch, AdamW, lr 1e-3 decaying
-linearly to 0, batch 8).
+tokens, and this keeps training short (3 epochs, AdamW, lr 2e-4 decaying linearly to 0, batch 8, as
+Organisms/refusal-lora-a was trained; 7 minutes on 2 idle cores).
 The base weights are the GGUF's, dequantized to f32 by transformers' GGUF loader.
 """
 import argparse
@@ -84,8 +84,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=os.path.expanduser("~/.cache/abliterate/models"))
     ap.add_argument("--output", default="Organisms/gemma3-refusal-lora-a")
-    ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)

@@ -273,6 +273,9 @@ public enum AbliterationRun {
                 }, stepProgress: progress)
             }
             // Refinement: the smallest scale of the best plan that reaches the target, when it misses it.
+            // The best plan is the selection's (under --max-kl, the fewest refusals within the KL cap), so
+            // that a cap refines a plan it can keep.
+            chosen = options.selection.choose(scored)
             if options.candidates == nil, scored[chosen].refusalRate > options.refusalTarget {
                 let tried = try timed("search") {
                     try searcher.refine(
