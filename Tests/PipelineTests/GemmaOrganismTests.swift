@@ -11,7 +11,7 @@ import TensorKit
 /// The end-to-end bound, on the full built-in test split (131 harmful, 139 harmless prompts,
 /// 64 new tokens): the organism refuses ≥ 70% before, and after the edit of the weights that read the
 /// residual (`--targets inputs`, with the plan `run --targets inputs --max-kl 0.3` chose in its search,
-/// Docs/results.md) ≤ 10% at first-token KL ≤ 0.35. A fixed plan keeps the test to a few minutes; the
+/// Docs/results.md) ≤ 10% at first-token KL ≤ 0.35 (12/131 at 0.286 when measured). A fixed plan keeps the test to a few minutes; the
 /// search itself is measured in Docs/results.md. And the default edit on Gemma 3, norm-aware, is exact in
 /// the written model.
 final class GemmaOrganismTests: XCTestCase {
@@ -22,6 +22,7 @@ final class GemmaOrganismTests: XCTestCase {
         var options = try AbliterationRun.Options()
         options.plan = try LayerPlan(parsing: Self.searchedPlan)
         options.ablation.targets = EditTarget.readers
+        options.dtype = .f32  // as the documented run (--dtype F32); bf16 gives 13/131 at 0.285, one prompt less margin
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("abliterate-gemma-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: output) }
         let report = try AbliterationRun.run(
@@ -35,7 +36,7 @@ final class GemmaOrganismTests: XCTestCase {
         XCTAssertEqual(report.edits.count, 5 * 7)
         XCTAssertTrue(report.edits.allSatisfy { $0.reads && $0.normAware })
 
-        // In the written (bf16) model each reader W′ reads (1 − s)·W(g ⊙ r̂) along g ⊙ r̂, g its input norm's gain.
+        // In the written model each reader W′ reads (1 − s)·W(g ⊙ r̂) along g ⊙ r̂, g its input norm's gain.
         let saved = try ModelSession.load(path: output)
         let original = try ModelSession.load(path: try TestModels.gemma3(), adapter: Fixtures.gemmaRefusalAdapter.path)
         let measurements = try Measurements(contentsOf: output + "/measurements.safetensors")
