@@ -153,6 +153,31 @@ final class GGUFExportTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), inputBytes)
     }
 
+    /// A reading edit (`--targets inputs`) written to GGUF: SmolLM2's Q and K rows are permuted in llama.cpp's
+    /// layout, the edit (one rank-1 update per row) is made in Hugging Face's and brought back; in F16 the
+    /// file runs as the model edited in f32 in memory does, and only the 45 readers of blocks 21–29 change.
+    func testReadingEditWrittenToGGUFRunsAsTheF32Edit() throws {
+        let path = try TestModels.smolLM2()
+        let out = try temporaryDirectory().appendingPathComponent("smollm2-inputs.gguf").path
+        let session = try ModelSession.load(path: path)
+        let measurements = try Self.measurements(session)
+        let plan = try LayerPlan(parsing: "21:21-29")
+        let options = AblationOptions(targets: EditTarget.readers)
+        let result = try ModelEditor.ablate(
+            session: session, plan: plan, measurements: measurements, measurementsPath: "m.safetensors",
+            options: options, output: .gguf(out, editedType: try .init(parsing: "f16")))
+        let summary = try XCTUnwrap(result.gguf)
+        XCTAssertEqual(summary.edits.count, 45)
+        XCTAssertTrue(summary.edits.allSatisfy { $0.reads && $0.remainingProjection < 1e-5 })
+        XCTAssertEqual(summary.copiedTensors, 272 - 45)
+        XCTAssertEqual(Set(summary.encodedTensors.values), ["F16"])
+        let reloaded = try ModelSession.load(path: out)
+        _ = try ModelEditor.apply(plan: plan, measurements: measurements, options: options, to: session.model)
+        let gap = try logProbabilityGap(session, reloaded)
+        print("SmolLM2 reading edit, F16 GGUF vs f32 edit: mean KL \(gap.meanKL), max |Δ log p| \(gap.maxAbs)")
+        XCTAssertLessThan(gap.meanKL, 1e-3)
+    }
+
     /// Gemma 3 (Q4_K_M): edited attn_output/ffn_down keep Q4_K and Q6_K and the rest is byte-identical;
     /// with --edited-type q8_0 the edited tensors become Q8_0, the others still byte-identical (their
     /// offsets shift), and the file loads and runs close to the f32 edit.
