@@ -147,7 +147,8 @@ public enum ModelEditor {
     }
 
     /// The mode that ran for `edits`: norm-aware when every residual-writing weight was edited norm-aware,
-    /// plain when none was (a model without output norms under `.automatic`).
+    /// plain when none was (a model without output norms under `.automatic`, or no writing weight at all).
+    /// Edits of reading weights do not count: they always read through their input norm's gain.
     public static func appliedDirectionMode(_ edits: [PlannedEdit]) -> EditDirectionMode {
         let blockEdits = edits.filter { $0.orientation == .writesToResidual }
         if !blockEdits.isEmpty && blockEdits.allSatisfy({ $0.outputGain != nil }) { return .normAware }

@@ -97,7 +97,8 @@ public enum AbliterationRun {
         public var method: RefusalDirection.Method
         public var normPreserving: Bool
         /// The edit direction that ran: `norm-aware` (normalize(g ⊙ r̂) for every edited block weight) or
-        /// `plain` (r̂); `auto` only when a plan mixed both.
+        /// `plain` (r̂); `auto` only when a plan mixed both. It describes the writing weights' edit
+        /// (`plain` when only reading weights were edited, `targets`).
         public var editDirection: EditDirectionMode
         public var scale: Float
         public var targets: [EditTarget]
