@@ -86,11 +86,4 @@ public struct InputOrthogonalizer: Sendable {
             orientation: .readsFromResidual, shape: shape, scale: scale, direction: removing, projections: projections,
             vectorScales: nil)
     }
-
-    /// ‖W a‖: what a reader still reads along r̂ through its norm (0 after an edit at scale 1, up to rounding).
-    public func remainingRead(_ w: Tensor<Float>) throws -> Double {
-        _ = try Orthogonalizer.geometry(w.shape, .readsFromResidual, hidden: direction.count, name: "tensor")
-        let p = try Tensor.matvec(w, reading, transpose: false)
-        return p.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-    }
 }

@@ -279,33 +279,33 @@ public enum ModelEditor {
         _ edit: PlannedEdit, to w: inout Tensor<Float>, normPreserving: Bool
     ) throws -> (TensorEditSummary, OrthogonalizationRecord) {
         let before = Orthogonalizer.frobeniusNorm(w)
+        let record: OrthogonalizationRecord
+        let measuredAlong: [Float]  // u for a writer, g ⊙ r̂ for a reader: what is left along it is reported
         if edit.orientation == .readsFromResidual {
             guard !normPreserving else {
                 throw AbliterationError.unsupported(
                     "\(edit.name): a norm-preserving edit keeps the norm of what a weight writes; \(edit.name) reads the residual (drop --norm-preserving or the reading targets)")
             }
             let reader = try InputOrthogonalizer(direction: edit.direction.unit64, inputGain: edit.inputGain, scale: edit.scale)
-            let record = try reader.apply(to: &w, name: edit.name)
-            let summary = TensorEditSummary(
-                name: edit.name, layer: edit.layer, measurementLayer: edit.measurementLayer, scale: edit.scale,
-                normBefore: before, normAfter: Orthogonalizer.frobeniusNorm(w),
-                remainingProjection: try reader.remainingRead(w) / max(before, .leastNormalMagnitude),
-                normAware: edit.inputGain != nil, reads: true)
-            return (summary, record)
+            record = try reader.apply(to: &w, name: edit.name)
+            measuredAlong = reader.reading
+        } else {
+            let orthogonalizer = try Orthogonalizer(
+                direction: try edit.editDirection(), scale: edit.scale, normPreserving: normPreserving)
+            record = try orthogonalizer.apply(to: &w, orientation: edit.orientation, name: edit.name)
+            measuredAlong = orthogonalizer.direction
         }
-        let orthogonalizer = try Orthogonalizer(
-            direction: try edit.editDirection(), scale: edit.scale, normPreserving: normPreserving)
-        let record = try orthogonalizer.apply(to: &w, orientation: edit.orientation, name: edit.name)
-        let after = Orthogonalizer.frobeniusNorm(w)
-        let remaining = try remainingProjection(w, direction: orthogonalizer.direction, orientation: edit.orientation)
+        let remaining = try remainingProjection(w, direction: measuredAlong, orientation: edit.orientation)
+        let reads = edit.orientation == .readsFromResidual
         let summary = TensorEditSummary(
             name: edit.name, layer: edit.layer, measurementLayer: edit.measurementLayer, scale: edit.scale,
-            normBefore: before, normAfter: after, remainingProjection: remaining / max(before, .leastNormalMagnitude),
-            normAware: edit.outputGain != nil)
+            normBefore: before, normAfter: Orthogonalizer.frobeniusNorm(w),
+            remainingProjection: remaining / max(before, .leastNormalMagnitude),
+            normAware: (reads ? edit.inputGain : edit.outputGain) != nil, reads: reads)
         return (summary, record)
     }
 
-    /// ‖r̂ᵀW‖ for `[hidden, in]` weights, ‖E r̂‖ for embeddings `[vocab, hidden]`.
+    /// ‖r̂ᵀW‖ for `[hidden, in]` weights, ‖E r̂‖ for embeddings `[vocab, hidden]`, ‖W a‖ for readers `[out, hidden]`.
     public static func remainingProjection(_ w: Tensor<Float>, direction: [Float], orientation: ResidualOrientation) throws -> Double {
         let p = try Tensor.matvec(w, direction, transpose: orientation == .writesToResidual)
         return p.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
@@ -322,7 +322,7 @@ extension TensorEditSummary {
             lines.append(s.name.padding(toLength: 48, withPad: " ", startingAt: 0)
                 + String(repeating: " ", count: max(0, 7 - layer.count)) + layer
                 + String(format: "  %2d  %5.2f  %11.4f  %10.4f  %.2e", s.measurementLayer, s.scale, s.normBefore, s.normAfter, s.remainingProjection)
-                + (s.reads ? (s.normAware ? "    reads g⊙r̂" : "    reads r̂") : (s.normAware ? "    g⊙r̂" : "    r̂")))
+                + (s.reads ? "    reads " : "    ") + (s.normAware ? "g⊙r̂" : "r̂"))
         }
         return lines.joined(separator: "\n")
     }

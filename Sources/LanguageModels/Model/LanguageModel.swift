@@ -71,11 +71,17 @@ public final class LanguageModel: @unchecked Sendable {
     /// what reaches the residual is g ⊙ y / rms(y) for y = Wx, so its component along a direction r̂ is
     /// (g ⊙ r̂)ᵀy / rms(y). Llama and Qwen add y itself (nil).
     public func outputNormGain(ofWeight name: String) throws -> [Float]? {
+        try blockNormGain(ofWeight: name, norm: recipe.outputNorm(ofBlockTensor:))
+    }
+
+    /// The gain of the norm `norm(suffix)` names in the block of weight `name` (nil when it names none);
+    /// throws for a weight that is not in the model.
+    private func blockNormGain(ofWeight name: String, norm: (String) -> String?) throws -> [Float]? {
         guard weights.contains(name) else {
             throw ModelError.invalidInput("weight '\(name)' is not part of this \(configuration.architecture.rawValue) model")
         }
         guard let (layer, suffix) = ModelArchitecture.splitLayer(name, prefix: "model.layers."),
-              let norm = recipe.outputNorm(ofBlockTensor: suffix) else { return nil }
+              let norm = norm(suffix) else { return nil }
         return try weights.vector("model.layers.\(layer).\(norm)")
     }
 
@@ -84,14 +90,10 @@ public final class LanguageModel: @unchecked Sendable {
     /// MLP for `gate_proj`/`up_proj`. Throws for a weight that is not in the model or does not read the
     /// residual through a block norm.
     public func inputNormGain(ofWeight name: String) throws -> [Float] {
-        guard weights.contains(name) else {
-            throw ModelError.invalidInput("weight '\(name)' is not part of this \(configuration.architecture.rawValue) model")
-        }
-        guard let (layer, suffix) = ModelArchitecture.splitLayer(name, prefix: "model.layers."),
-              let norm = recipe.inputNorm(ofBlockTensor: suffix) else {
+        guard let gain = try blockNormGain(ofWeight: name, norm: recipe.inputNorm(ofBlockTensor:)) else {
             throw ModelError.invalidInput("weight '\(name)' does not read the residual stream through a block's input norm")
         }
-        return try weights.vector("model.layers.\(layer).\(norm)")
+        return gain
     }
 
     // MARK: - Forward
