@@ -57,7 +57,8 @@ final class HostileFileTests: XCTestCase {
         defer { unlink(path) }
         for (shape, reason) in [("[-9223372036854775808,16]", "is not a non-negative integer"),
                                 ("[9223372036854775807,16]", "overflows"),
-                                ("[4611686018427387904,1]", "overflows")] {
+                                ("[4611686018427387904,1]", "overflows"),
+                                ("[0,4611686018427387904,4]", "overflows")] {
             XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(file(shape: shape))))
             let message = quickError { _ = try SafetensorsFile(path: path) }
             XCTAssertTrue(message.contains("\(path): tensor 'x'") && message.contains(reason), message)

@@ -202,6 +202,10 @@ final class MalformedGGUFTests: XCTestCase {
                             key: "tensor 'w'", reason: "overflows")
         try assertMalformed(RawGGUF.file(tensors: [("w", [UInt64.max], 0, 0)], dataBytes: 64),
                             key: "tensor 'w'", reason: "too large")
+        // No elements (a zero dimension), yet the other dimensions' product, which the row length and
+        // the reversed shape multiply out, overflows (found by the fuzzer: it trapped in toFloat32).
+        try assertMalformed(RawGGUF.file(tensors: [("w", [0, 1 << 62, 4], 0, 0)], dataBytes: 64),
+                            key: "tensor 'w'", reason: "dimensions overflow")
         try assertMalformed(RawGGUF.file(tensors: [("w", [1, 1, 1, 1, 1], 0, 0)], dataBytes: 64),
                             key: "tensor 'w'", reason: "5 dimensions")
         // Q8_0 rows must be whole 32-value blocks.

@@ -57,15 +57,19 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
         self.scalars = Array(repeating: Scalar.zero, count: shape.reduce(1, *))
     }
 
-    /// The product of `shape`, or nil on overflow.
+    /// The product of `shape`, or nil when a dimension is negative or the product of the non-zero
+    /// dimensions overflows. Checking without the zeros means every partial product, taken in any
+    /// order (a row length, the shape reversed), fits too: `[0, 2⁶², 2⁶²]` holds no elements but is
+    /// refused, since its row length 2¹²⁴ does not exist.
     public static func elementCount(_ shape: [Int]) -> Int? {
-        var n = 1
-        for d in shape {
-            let (r, o) = n.multipliedReportingOverflow(by: d)
+        var nonZero = 1
+        for d in shape where d != 0 {
+            guard d > 0 else { return nil }
+            let (r, o) = nonZero.multipliedReportingOverflow(by: d)
             if o { return nil }
-            n = r
+            nonZero = r
         }
-        return n
+        return shape.contains(0) ? 0 : nonZero
     }
 
     public var count: Int { scalars.count }

@@ -133,14 +133,12 @@ public final class GGUFFile: @unchecked Sendable {
                 throw c.malformed(key, "\(nDims) dimensions (at most \(GGUFFile.maxDimensions) allowed)")
             }
             var dims: [Int] = []
-            var elements = 1
             for _ in 0..<Int(nDims) {
                 let d = try c.readCount(key, "dimension")
-                let (product, overflow) = elements.multipliedReportingOverflow(by: d)
-                guard !overflow else { throw c.malformed(key, "dimensions overflow: \(dims + [d]) ...") }
-                elements = product
                 dims.append(d)
+                guard Tensor<Float>.elementCount(dims) != nil else { throw c.malformed(key, "dimensions overflow: \(dims) ...") }
             }
+            let elements = Tensor<Float>.elementCount(dims)!
             let rawType = try c.read(UInt32.self, key, "ggml type")
             guard let type = GGMLType(rawValue: rawType) else {
                 throw TensorKitError.unsupportedType(file: path, tensor: name, type: "ggml type \(rawType)")

@@ -28,11 +28,8 @@ public final class GGUFStreamWriter {
             guard dims.count <= GGUFFile.maxDimensions, dims.allSatisfy({ $0 >= 0 }) else {
                 throw TensorKitError.malformed(file: file, key: key, reason: "dimensions \(dims) are not 0-\(GGUFFile.maxDimensions) non-negative sizes")
             }
-            var elements = 1
-            for d in dims {
-                let (p, overflow) = elements.multipliedReportingOverflow(by: d)
-                guard !overflow else { throw TensorKitError.malformed(file: file, key: key, reason: "dimensions \(dims) overflow") }
-                elements = p
+            guard let elements = Tensor<Float>.elementCount(dims) else {
+                throw TensorKitError.malformed(file: file, key: key, reason: "dimensions \(dims) overflow")
             }
             guard (dims.first ?? 1) % type.blockSize == 0 else {
                 throw TensorKitError.malformed(file: file, key: key,

@@ -107,14 +107,12 @@ public final class SafetensorsFile: @unchecked Sendable {
             }
             guard case .array(let dimValues)? = shapeField else { throw malformed(key, "missing or non-array 'shape'") }
             var shape: [Int] = []
-            var elements = 1
             for d in dimValues {
                 guard let n = d.nonNegativeInt else { throw malformed(key, "shape entry \(d.serialized) is not a non-negative integer") }
-                let (product, overflow) = elements.multipliedReportingOverflow(by: n)
-                guard !overflow else { throw malformed(key, "shape \(dimValues.map(\.serialized)) overflows") }
-                elements = product
                 shape.append(n)
+                guard Tensor<Float>.elementCount(shape) != nil else { throw malformed(key, "shape \(dimValues.map(\.serialized)) overflows") }
             }
+            let elements = Tensor<Float>.elementCount(shape)!
             guard case .array(let offsetValues)? = offsetsField, offsetValues.count == 2,
                   let begin = offsetValues[0].nonNegativeInt, let end = offsetValues[1].nonNegativeInt else {
                 throw malformed(key, "'data_offsets' must be [begin, end], two non-negative integers")

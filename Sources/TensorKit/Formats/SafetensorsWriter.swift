@@ -31,13 +31,7 @@ public final class SafetensorsWriter {
 
         /// Bytes of data, nil when a dimension is negative or the size overflows.
         public var byteCount: Int? {
-            var elements = 1
-            for d in shape {
-                guard d >= 0 else { return nil }
-                let (p, o) = elements.multipliedReportingOverflow(by: d)
-                if o { return nil }
-                elements = p
-            }
+            guard let elements = Tensor<Float>.elementCount(shape) else { return nil }
             return StorageType.dense(dtype).byteCount(elements: elements)
         }
     }
