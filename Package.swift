@@ -22,8 +22,12 @@ let package = Package(
         .systemLibrary(
             name: "CLAPACKE", path: "Sources/CLAPACKE", pkgConfig: "lapacke",
             providers: [.apt(["liblapacke-dev"])]),
+        // AVX2 dot-product kernels for decoding, chosen at run time (TensorKit's `NativeDot`).
+        .target(name: "CDotKernels"),
+        // Threads that stay awake between the short parallel loops of a decoding step (`WorkerPool`).
+        .target(name: "CWorkerPool"),
         .target(
-            name: "TensorKit", dependencies: ["CBLAS", "CLAPACKE"]),
+            name: "TensorKit", dependencies: ["CBLAS", "CLAPACKE", "CDotKernels", "CWorkerPool"]),
         // The method only: statistics, directions, the orthogonalizer, plans, the measurements file.
         .target(name: "AbliterationCore", dependencies: ["TensorKit"]),
         // The chat-template engine.

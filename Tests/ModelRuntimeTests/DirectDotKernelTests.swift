@@ -77,6 +77,42 @@ final class DirectDotKernelTests: XCTestCase {
         }
     }
 
+    /// Every native kernel family this CPU runs (`NativeDot`: AVX2, AVX-512) gives the portable Swift
+    /// kernels' bits, on random rows with large and tiny values, signed zeros and every tail length, unaligned.
+    func testNativeKernelsGiveThePortableKernelsBits() throws {
+        let families = NativeDot.Family.allCases.filter { $0 != .portable && $0 <= NativeDot.available }
+        try XCTSkipIf(families.isEmpty, "no AVX2/F16C on this CPU: only the portable kernels run")
+        var g = SeededGenerator(seed: 29)
+        let types: [StorageType] = [.dense(.f32), .dense(.bf16), .dense(.f16)] + Self.ggmlTypes.map { .ggml($0) }
+        for family in families {
+        for type in types {
+            let native = try XCTUnwrap(NativeDot.kernel(for: type, family: family), "\(type) \(family)")
+            let portable = try XCTUnwrap(DirectDot.portableKernel(for: type), "\(type)")
+            let encodeAs: GGMLType
+            switch type {
+            case .dense(.f32): encodeAs = .f32
+            case .dense(.bf16): encodeAs = .bf16
+            case .dense(.f16): encodeAs = .f16
+            case .ggml(let t): encodeAs = t
+            default: fatalError()
+            }
+            let lengths = encodeAs.blockSize > 1 ? Self.lengths(type) + [encodeAs.blockSize * 9]
+                : Array(0...70) + [255, 1001, 2048, 2049]
+            for n in lengths {
+                var values = Self.randomValues(n, &g)
+                if n > 3 { values[1] = -0.0; values[2] = 1e-30; values[3] = 3e4 }
+                let x = Self.randomValues(n, &g)
+                // One byte of offset: the kernels read rows at any address.
+                let bytes = [UInt8(0)] + (try GGMLQuantizer.encode(values, as: encodeAs))
+                let (a, b) = bytes.withUnsafeBytes { w in
+                    x.withUnsafeBufferPointer { (native(w.baseAddress! + 1, $0.baseAddress!, n), portable(w.baseAddress! + 1, $0.baseAddress!, n)) }
+                }
+                XCTAssertEqual(a.bitPattern, b.bitPattern, "\(type) \(family) n=\(n): native \(a), portable \(b)")
+            }
+        }
+        }
+    }
+
     /// The 8-bit activation blocks: x̂ within half a step of x (the step d rounded to f16 for Q8_0/Q8_1,
     /// which moves x̂ by at most 127·|d − f16(d)| ≤ 127·2⁻¹¹·d more), block sums as stored.
     func testActivationQuantization() {

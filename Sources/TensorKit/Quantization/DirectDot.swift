@@ -6,7 +6,8 @@
 /// - f32 activations (`kernel(for:)`): s = Σᵢ wᵢ·xᵢ, where wᵢ is exactly the f32 value
 ///   `Dequantization.dequantize` writes for the row (same operations in the same order per value),
 ///   and all of them sum in one order, `dotF32`'s: value i goes to lane i mod 16 of accumulator
-///   (i / 16) mod 2, in increasing i, then (a₀ + a₁).sum(), then a scalar tail past the last whole 32.
+///   (i / 16) mod 2, in increasing i, then the two accumulators reduce as a tree (`reduce`: t = a₀ + a₁,
+///   then halves added, 16 → 8 → 4 → 2 → 1 lanes), then a scalar tail past the last whole 32.
 ///   So each kernel gives bit for bit `dotF32` of the widened row (a dense weight and its packed
 ///   form give the same products), and differs from a sequential dot only by the summation order.
 /// - 8-bit activations (`quantizedKernel(for:)`, GGUF block types): x is first quantized to ggml's
@@ -28,8 +29,14 @@ public enum DirectDot {
     /// (for Q4_1 the min term m·Σx̂ of each block is taken as m·s, s the block sum rounded to f16, as ggml).
     public typealias QuantizedKernel = (_ row: UnsafeRawPointer, _ x: QuantizedActivation, _ count: Int) -> Float
 
-    /// The f32-activation kernel for rows stored as `type`, nil when there is none.
+    /// The f32-activation kernel for rows stored as `type`, nil when there is none: the AVX2 one
+    /// (`NativeDot`) where the CPU has it, else the portable one. Both give the same bits.
     public static func kernel(for type: StorageType) -> Kernel? {
+        NativeDot.kernel(for: type) ?? portableKernel(for: type)
+    }
+
+    /// The portable Swift kernel for rows stored as `type` (baseline SIMD), nil when there is none.
+    public static func portableKernel(for type: StorageType) -> Kernel? {
         switch type {
         case .dense(.f32), .ggml(.f32): return dotF32
         case .dense(.bf16), .ggml(.bf16): return dotBF16
@@ -73,6 +80,19 @@ public enum DirectDot {
     @inline(__always)
     static func floats(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    }
+
+    /// The lanes of a0 + a1 summed as a tree: t = a0 + a1, then t₈ = t[0..<8] + t[8..<16],
+    /// t₄ = t₈[0..<4] + t₈[4..<8], t₂ = t₄[0..<2] + t₄[2..<4], t₂[0] + t₂[1]. Every f32 kernel ends with
+    /// it, native ones included (a sequential sum of the 16 lanes is a 16-add dependency chain per row,
+    /// as long as a whole short row's products).
+    @inline(__always)
+    public static func reduce(_ a0: SIMD16<Float>, _ a1: SIMD16<Float>) -> Float {
+        let t = a0 + a1
+        let t8 = t.lowHalf + t.highHalf
+        let t4 = t8.lowHalf + t8.highHalf
+        let t2 = t4.lowHalf + t4.highHalf
+        return t2[0] + t2[1]
     }
 
     // Lane conversions written as loops over the lanes: the standard library's SIMD conversion
@@ -147,7 +167,7 @@ public enum DirectDot {
             a1 += row.loadUnaligned(fromByteOffset: 4 &* (i &+ 16), as: SIMD16<Float>.self) * floats(x + (i &+ 16))
             i &+= 32
         }
-        var s = (a0 + a1).sum()
+        var s = reduce(a0, a1)
         let w = row.assumingMemoryBound(to: Float.self)
         while i < count { s += w[i] * x[i]; i &+= 1 }
         return s
@@ -166,7 +186,7 @@ public enum DirectDot {
             a1 += w1 * floats(x + (i &+ 16))
             i &+= 32
         }
-        var s = (a0 + a1).sum()
+        var s = reduce(a0, a1)
         let h = row.assumingMemoryBound(to: UInt16.self)
         while i < count { s += Float(bitPattern: UInt32(h[i]) << 16) * x[i]; i &+= 1 }
         return s
@@ -191,7 +211,7 @@ public enum DirectDot {
             a1 += widen(i &+ 16) * floats(x + (i &+ 16))
             i &+= 32
         }
-        var s = (a0 + a1).sum()
+        var s = reduce(a0, a1)
         let h = row.assumingMemoryBound(to: UInt16.self)
         while i < count { s += Precision.float(fromF16Bits: h[i]) * x[i]; i &+= 1 }
         return s
@@ -210,7 +230,7 @@ public enum DirectDot {
             a0 += d * (lowNibbles(q) - 8) * floats(xb)
             a1 += d * (highNibbles(q) - 8) * floats(xb + 16)
         }
-        return (a0 + a1).sum()
+        return reduce(a0, a1)
     }
 
     /// Q4_1: wⱼ = d·lo(qs[j]) + m, wⱼ₊₁₆ = d·hi(qs[j]) + m.
@@ -224,7 +244,7 @@ public enum DirectDot {
             a0 += (d * lowNibbles(q) + m) * floats(xb)
             a1 += (d * highNibbles(q) + m) * floats(xb + 16)
         }
-        return (a0 + a1).sum()
+        return reduce(a0, a1)
     }
 
     /// Q5_0: wⱼ = d·((lo(qs[j]) | bitⱼ(qh) << 4) − 16), wⱼ₊₁₆ with hi(qs[j]) and bitⱼ₊₁₆(qh).
@@ -239,7 +259,7 @@ public enum DirectDot {
             a0 += d * (float((q & 0xF) | fifthBits(qh, 0)) - 16) * floats(xb)
             a1 += d * (float((q &>> 4) | fifthBits(qh, 16)) - 16) * floats(xb + 16)
         }
-        return (a0 + a1).sum()
+        return reduce(a0, a1)
     }
 
     /// Q8_0: wⱼ = d·qs[j].
@@ -254,7 +274,7 @@ public enum DirectDot {
             a0 += d * float(q0) * floats(xb)
             a1 += d * float(q1) * floats(xb + 16)
         }
-        return (a0 + a1).sum()
+        return reduce(a0, a1)
     }
 
     /// Q4_K: for sub-block pair p and l in 0..<32, w₆₄ₚ₊ₗ = (d·sc₂ₚ)·lo(qs[32p+l]) − dmin·m₂ₚ and
@@ -279,7 +299,7 @@ public enum DirectDot {
                 a1 += (d2 * highNibbles(v1) - min2) * floats(xb + 48)
             }
         }
-        return (a0 + a1).sum()
+        return reduce(a0, a1)
     }
 
     /// The 6-bit values of Q6_K half `h`, group k (0..<4), lanes l₀..l₀+15: (lo/hi nibble of L) | (2 bits of H) << 4.
@@ -308,7 +328,7 @@ public enum DirectDot {
                 }
             }
         }
-        return (a0 + a1).sum()
+        return reduce(a0, a1)
     }
 
     // MARK: 8-bit activations (exact integer sums per block)
@@ -465,7 +485,7 @@ public enum DirectDot {
             a1 += floats(w + 16) * floats(x + (i &+ 16))
             i &+= 32
         }
-        var s = (a0 + a1).sum()
+        var s = reduce(a0, a1)
         while i < count { s += value(first &+ i) * x[i]; i &+= 1 }
         return s
     }

@@ -69,10 +69,11 @@ package enum LinearKernels {
                 return
             }
         case .dense(let values):
+            let dot = DirectDot.kernel(for: .dense(.f32))!
             values.withUnsafeBytes { w in
                 let row = w.baseAddress!
                 forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { t, o in
-                    y[t * outSize + o] = DirectDot.dotF32(row + o * inSize * 4, x + t * inSize, inSize)
+                    y[t * outSize + o] = dot(row + o * inSize * 4, x + t * inSize, inSize)
                 }
             }
             return
@@ -121,7 +122,7 @@ package enum LinearKernels {
         let blockRows = rowsPerBlock(inSize: inSize)
         let blocks = (outSize + blockRows - 1) / blockRows
         let n = min(workers, blocks)
-        DispatchQueue.concurrentPerform(iterations: n) { w in
+        WorkerPool.parallel(n) { w in
             var b = w
             while b < blocks {
                 let lo = b * blockRows, hi = min(outSize, lo + blockRows)
