@@ -106,6 +106,18 @@ package enum LinearKernels {
     package nonisolated(unsafe) static var quantizedActivations =
         ProcessInfo.processInfo.environment["ABLITERATE_DECODE_ACTIVATIONS"] == "q8"
 
+    /// body(w) for w in 0 ..< n on all threads: on the spinning `WorkerPool` for a step of at most
+    /// `streamedMaxTokens` tokens (decoding: hundreds of short loops per token, where waking threads for
+    /// each costs as much as the loop), else through `concurrentPerform` (prompts: few long loops between
+    /// sgemm calls, whose OpenBLAS threads a spinning worker would compete with).
+    static func parallel(_ n: Int, tokens: Int, _ body: (Int) -> Void) {
+        if tokens <= streamedMaxTokens {
+            WorkerPool.parallel(n, body)
+        } else {
+            DispatchQueue.concurrentPerform(iterations: n, execute: body)
+        }
+    }
+
     /// Rows per block of `forEachRowBlock`: about 16K weight values.
     static func rowsPerBlock(inSize: Int) -> Int { max(1, 16_384 / inSize) }
 

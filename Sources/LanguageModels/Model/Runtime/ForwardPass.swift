@@ -274,7 +274,7 @@ extension LanguageModel {
         // The gate nonlinearity, token rows split over the threads.
         let gate = s.gate.pointer, up = s.up.pointer, activation = recipe.activation
         let parts = min(LinearKernels.workers, t)
-        WorkerPool.parallel(parts) { w in
+        LinearKernels.parallel(parts, tokens: t) { w in
             let lo = t * w / parts * i, n = (t * (w + 1) / parts) * i - lo
             switch activation {
             case .silu: Activations.siluGate(gate + lo, up: up + lo, count: n)
@@ -308,7 +308,7 @@ extension LanguageModel {
         let heads = c.headCount
         let q = s.q.pointer, k = s.k.pointer, v = s.v.pointer, out = s.attention.pointer
         let scale = c.queryScale, softCap = c.attentionLogitSoftCap
-        WorkerPool.parallel(sequences * heads) { item in
+        LinearKernels.parallel(sequences * heads, tokens: packed.total) { item in
             let seq = item / heads, head = item % heads, kvHead = head / group
             let n = packed.tokens[seq].count, past = packed.pastLengths[seq], start = packed.starts[seq]
             let keys: UnsafePointer<Float>, values: UnsafePointer<Float>
