@@ -38,53 +38,47 @@ ABL_TARGET static inline float half(const uint8_t *p) {
 
 // MARK: dense rows
 
-ABL_TARGET float ABL_NAME(f32)(const void *row, const float *x, ptrdiff_t count) {
-    const float *w = (const float *)row;
+/// One stored value as f32, for the scalar tails.
+typedef float (*abl_scalar_load)(const uint8_t *p);
+/// 16 stored values as f32.
+typedef abl_f32x16 (*abl_vector_load)(const uint8_t *p);
+
+ABL_TARGET static inline float scalar_f32(const uint8_t *p) { float v; __builtin_memcpy(&v, p, 4); return v; }
+ABL_TARGET static inline float scalar_bf16(const uint8_t *p) {
+    uint16_t b;
+    __builtin_memcpy(&b, p, 2);
+    uint32_t bits = (uint32_t)b << 16;
+    float v;
+    __builtin_memcpy(&v, &bits, 4);
+    return v;
+}
+ABL_TARGET static inline abl_f32x16 vector_f32(const uint8_t *p) { return load_f32((const float *)p); }
+
+/// The dense dot: values of `size` bytes, 32 at a time into the two accumulators, then the scalar tail.
+/// Called with constant loaders, which inline.
+ABL_TARGET static inline float dense_dot(const uint8_t *w, const float *x, ptrdiff_t count, ptrdiff_t size,
+                                         abl_vector_load load, abl_scalar_load scalar) {
     abl_f32x16 a0 = zero16(), a1 = zero16();
     ptrdiff_t i = 0;
     for (; i + 32 <= count; i += 32) {
-        abl_f32x16 w0 = load_f32(w + i), w1 = load_f32(w + i + 16);
-        add16(&a0, w0, x + i);
-        add16(&a1, w1, x + i + 16);
+        add16(&a0, load(w + size * i), x + i);
+        add16(&a1, load(w + size * (i + 16)), x + i + 16);
     }
     float s = finish(a0, a1);
-    for (; i < count; i++) s += w[i] * x[i];
+    for (; i < count; i++) s += scalar(w + size * i) * x[i];
     return s;
+}
+
+ABL_TARGET float ABL_NAME(f32)(const void *row, const float *x, ptrdiff_t count) {
+    return dense_dot((const uint8_t *)row, x, count, 4, vector_f32, scalar_f32);
 }
 
 ABL_TARGET float ABL_NAME(bf16)(const void *row, const float *x, ptrdiff_t count) {
-    const uint8_t *h = (const uint8_t *)row;
-    abl_f32x16 a0 = zero16(), a1 = zero16();
-    ptrdiff_t i = 0;
-    for (; i + 32 <= count; i += 32) {
-        abl_f32x16 w0 = load_bf16(h + 2 * i), w1 = load_bf16(h + 2 * (i + 16));
-        add16(&a0, w0, x + i);
-        add16(&a1, w1, x + i + 16);
-    }
-    float s = finish(a0, a1);
-    for (; i < count; i++) {
-        uint16_t b;
-        __builtin_memcpy(&b, h + 2 * i, 2);
-        uint32_t bits = (uint32_t)b << 16;
-        float v;
-        __builtin_memcpy(&v, &bits, 4);
-        s += v * x[i];
-    }
-    return s;
+    return dense_dot((const uint8_t *)row, x, count, 2, load_bf16, scalar_bf16);
 }
 
 ABL_TARGET float ABL_NAME(f16)(const void *row, const float *x, ptrdiff_t count) {
-    const uint8_t *h = (const uint8_t *)row;
-    abl_f32x16 a0 = zero16(), a1 = zero16();
-    ptrdiff_t i = 0;
-    for (; i + 32 <= count; i += 32) {
-        abl_f32x16 w0 = load_f16(h + 2 * i), w1 = load_f16(h + 2 * (i + 16));
-        add16(&a0, w0, x + i);
-        add16(&a1, w1, x + i + 16);
-    }
-    float s = finish(a0, a1);
-    for (; i < count; i++) s += half(h + 2 * i) * x[i];
-    return s;
+    return dense_dot((const uint8_t *)row, x, count, 2, load_f16, half);
 }
 
 // MARK: ggml blocks of 32

@@ -38,6 +38,17 @@ final class DirectDotKernelTests: XCTestCase {
         return (s, m)
     }
 
+    /// The GGML type `GGMLQuantizer.encode` writes rows of `type` as.
+    static func encoding(_ type: StorageType) -> GGMLType {
+        switch type {
+        case .dense(.f32): return .f32
+        case .dense(.bf16): return .bf16
+        case .dense(.f16): return .f16
+        case .ggml(let t): return t
+        default: fatalError("no encoding for \(type)")
+        }
+    }
+
     /// Row lengths for a block size: odd for dense types, whole odd numbers of blocks otherwise.
     static func lengths(_ type: StorageType) -> [Int] {
         switch type {
@@ -54,14 +65,7 @@ final class DirectDotKernelTests: XCTestCase {
             for n in Self.lengths(type) {
                 let rows = 3
                 let values = Self.randomValues(rows * n, &g), x = Self.randomValues(n, &g)
-                let encodeAs: GGMLType
-                switch type {
-                case .dense(.f32): encodeAs = .f32
-                case .dense(.bf16): encodeAs = .bf16
-                case .dense(.f16): encodeAs = .f16
-                case .ggml(let t): encodeAs = t
-                default: fatalError()
-                }
+                let encodeAs = Self.encoding(type)
                 let bytes = try GGMLQuantizer.encode(values, as: encodeAs)
                 let w = try Self.widened(bytes, type, count: rows * n)
                 let rowBytes = bytes.count / rows
@@ -88,14 +92,7 @@ final class DirectDotKernelTests: XCTestCase {
         for type in types {
             let native = try XCTUnwrap(NativeDot.kernel(for: type, family: family), "\(type) \(family)")
             let portable = try XCTUnwrap(DirectDot.portableKernel(for: type), "\(type)")
-            let encodeAs: GGMLType
-            switch type {
-            case .dense(.f32): encodeAs = .f32
-            case .dense(.bf16): encodeAs = .bf16
-            case .dense(.f16): encodeAs = .f16
-            case .ggml(let t): encodeAs = t
-            default: fatalError()
-            }
+            let encodeAs = Self.encoding(type)
             let lengths = encodeAs.blockSize > 1 ? Self.lengths(type) + [encodeAs.blockSize * 9]
                 : Array(0...70) + [255, 1001, 2048, 2049]
             for n in lengths {

@@ -33,35 +33,26 @@ public enum NativeDot {
     /// The kernel of `family` (default: the one in use) for rows stored as `type`; nil when there is
     /// none, or the family is `.portable` or beyond what this CPU runs.
     public static func kernel(for type: StorageType, family: Family = NativeDot.family) -> DirectDot.Kernel? {
-        switch family {
-        case .portable: return nil
-        case _ where family > available: return nil
-        case .avx2:
-            switch type {
-            case .dense(.f32), .ggml(.f32): return { abl_dot_f32_avx2($0, $1, $2) }
-            case .dense(.bf16), .ggml(.bf16): return { abl_dot_bf16_avx2($0, $1, $2) }
-            case .dense(.f16), .ggml(.f16): return { abl_dot_f16_avx2($0, $1, $2) }
-            case .ggml(.q4_0): return { abl_dot_q4_0_avx2($0, $1, $2) }
-            case .ggml(.q4_1): return { abl_dot_q4_1_avx2($0, $1, $2) }
-            case .ggml(.q5_0): return { abl_dot_q5_0_avx2($0, $1, $2) }
-            case .ggml(.q8_0): return { abl_dot_q8_0_avx2($0, $1, $2) }
-            case .ggml(.q4_K): return { abl_dot_q4_k_avx2($0, $1, $2) }
-            case .ggml(.q6_K): return { abl_dot_q6_k_avx2($0, $1, $2) }
-            default: return nil
-            }
-        case .avx512:
-            switch type {
-            case .dense(.f32), .ggml(.f32): return { abl_dot_f32_avx512($0, $1, $2) }
-            case .dense(.bf16), .ggml(.bf16): return { abl_dot_bf16_avx512($0, $1, $2) }
-            case .dense(.f16), .ggml(.f16): return { abl_dot_f16_avx512($0, $1, $2) }
-            case .ggml(.q4_0): return { abl_dot_q4_0_avx512($0, $1, $2) }
-            case .ggml(.q4_1): return { abl_dot_q4_1_avx512($0, $1, $2) }
-            case .ggml(.q5_0): return { abl_dot_q5_0_avx512($0, $1, $2) }
-            case .ggml(.q8_0): return { abl_dot_q8_0_avx512($0, $1, $2) }
-            case .ggml(.q4_K): return { abl_dot_q4_k_avx512($0, $1, $2) }
-            case .ggml(.q6_K): return { abl_dot_q6_k_avx512($0, $1, $2) }
-            default: return nil
-            }
+        guard family != .portable, family <= available, let (avx2, avx512) = kernels(for: type) else { return nil }
+        let dot = family == .avx512 ? avx512 : avx2
+        return { dot($0, $1, $2) }
+    }
+
+    private typealias CKernel = @convention(c) (UnsafeRawPointer?, UnsafePointer<Float>?, Int) -> Float
+
+    /// The AVX2 and AVX-512 kernels for rows stored as `type`.
+    private static func kernels(for type: StorageType) -> (CKernel, CKernel)? {
+        switch type {
+        case .dense(.f32), .ggml(.f32): return (abl_dot_f32_avx2, abl_dot_f32_avx512)
+        case .dense(.bf16), .ggml(.bf16): return (abl_dot_bf16_avx2, abl_dot_bf16_avx512)
+        case .dense(.f16), .ggml(.f16): return (abl_dot_f16_avx2, abl_dot_f16_avx512)
+        case .ggml(.q4_0): return (abl_dot_q4_0_avx2, abl_dot_q4_0_avx512)
+        case .ggml(.q4_1): return (abl_dot_q4_1_avx2, abl_dot_q4_1_avx512)
+        case .ggml(.q5_0): return (abl_dot_q5_0_avx2, abl_dot_q5_0_avx512)
+        case .ggml(.q8_0): return (abl_dot_q8_0_avx2, abl_dot_q8_0_avx512)
+        case .ggml(.q4_K): return (abl_dot_q4_k_avx2, abl_dot_q4_k_avx512)
+        case .ggml(.q6_K): return (abl_dot_q6_k_avx2, abl_dot_q6_k_avx512)
+        default: return nil
         }
     }
 }
