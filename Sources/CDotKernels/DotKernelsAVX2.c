@@ -22,16 +22,9 @@ ABL_TARGET static inline void add16(abl_f32x16 *acc, abl_f32x16 w, const float *
     acc->hi = _mm256_add_ps(acc->hi, _mm256_mul_ps(w.hi, _mm256_loadu_ps(x + 8)));
 }
 
-/// t[0..<4] + t[4..<8], then lanes (0, 1) + (2, 3), then lane 0 + lane 1.
-ABL_TARGET static inline float reduce8(__m256 t) {
-    __m128 t4 = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-    __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
-    return _mm_cvtss_f32(_mm_add_ss(t2, _mm_movehdup_ps(t2)));
-}
-
-/// The lanes of a0 + a1 summed as DirectDot.reduce does: halves added, 16 → 8 → 4 → 2 → 1.
-ABL_TARGET static inline float finish(abl_f32x16 a0, abl_f32x16 a1) {
-    return reduce8(_mm256_add_ps(_mm256_add_ps(a0.lo, a1.lo), _mm256_add_ps(a0.hi, a1.hi)));
+/// The lanes of a0 + a1 folded to 8, as DirectDot.reduce's first two steps: (a0 + a1)[0..<8] + (a0 + a1)[8..<16].
+ABL_TARGET static inline __m256 fold16(abl_f32x16 a0, abl_f32x16 a1) {
+    return _mm256_add_ps(_mm256_add_ps(a0.lo, a1.lo), _mm256_add_ps(a0.hi, a1.hi));
 }
 
 /// 16 unsigned bytes as 16 floats.

@@ -18,18 +18,10 @@ ABL_TARGET static inline void add16(abl_f32x16 *acc, abl_f32x16 w, const float *
     *acc = _mm512_add_ps(*acc, _mm512_mul_ps(w, _mm512_loadu_ps(x)));
 }
 
-/// t[0..<4] + t[4..<8], then lanes (0, 1) + (2, 3), then lane 0 + lane 1.
-ABL_TARGET static inline float reduce8(__m256 t) {
-    __m128 t4 = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-    __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
-    return _mm_cvtss_f32(_mm_add_ss(t2, _mm_movehdup_ps(t2)));
-}
-
-/// The lanes of a0 + a1 summed as DirectDot.reduce does: halves added, 16 → 8 → 4 → 2 → 1.
-ABL_TARGET static inline float finish(abl_f32x16 a0, abl_f32x16 a1) {
+/// The lanes of a0 + a1 folded to 8, as DirectDot.reduce's first two steps: (a0 + a1)[0..<8] + (a0 + a1)[8..<16].
+ABL_TARGET static inline __m256 fold16(abl_f32x16 a0, abl_f32x16 a1) {
     __m512 t = _mm512_add_ps(a0, a1);
-    __m256 t8 = _mm256_add_ps(_mm512_castps512_ps256(t), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(t), 1)));
-    return reduce8(t8);
+    return _mm256_add_ps(_mm512_castps512_ps256(t), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(t), 1)));
 }
 
 ABL_TARGET static inline abl_f32x16 u8x16(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)); }

@@ -3,7 +3,7 @@
 // one __m512), with ABL_TARGET (the target attribute) and ABL_NAME(kernel) (the exported name):
 //
 //   zero16()              16 zeros               add16(&acc, w, x)   acc += w · x[0..<16], lane by lane
-//   finish(a0, a1)        the lanes of a0 + a1 reduced as DirectDot.reduce: halves added, 16 → 8 → 4 → 2 → 1
+//   fold16(a0, a1)        (a0 + a1)[0..<8] + (a0 + a1)[8..<16], an __m256 (finish() below does the rest)
 //   u8x16(b), i8x16(b)    16 unsigned / signed bytes as f32
 //   scale16(v, a)         a · v               offset16(v, b)      v + b
 //   load_f32/bf16/f16(p)  16 stored values as f32 (exact)
@@ -11,6 +11,14 @@
 //
 // What each kernel computes is pinned by DirectDot.swift's portable kernels (see CDotKernels.h).
 // Private to this target: not in include/.
+
+/// The lanes of a0 + a1 summed as DirectDot.reduce does: halves added, 16 → 8 (fold16) → 4 → 2 → 1.
+ABL_TARGET static inline float finish(abl_f32x16 a0, abl_f32x16 a1) {
+    __m256 t8 = fold16(a0, a1);
+    __m128 t4 = _mm_add_ps(_mm256_castps256_ps128(t8), _mm256_extractf128_ps(t8, 1));
+    __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
+    return _mm_cvtss_f32(_mm_add_ss(t2, _mm_movehdup_ps(t2)));
+}
 
 ABL_TARGET static inline __m128i load16(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
 

@@ -57,13 +57,13 @@ package enum LinearKernels {
             if quantizedActivations, weights.isAsLoaded(name), let kind = DirectDot.activationKind(for: t.type),
                let kernel = DirectDot.quantizedKernel(for: t.type) {
                 let xq = (0..<m).map { QuantizedActivation(kind, x + $0 * inSize, count: inSize) }  // m × (in)
-                forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { t, o in
+                forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { _, t, o in
                     y[t * outSize + o] = kernel(row + o * stride, xq[t], inSize)
                 }
                 return
             }
             if let kernel = DirectDot.kernel(for: t.type) {
-                forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { t, o in
+                forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { _, t, o in
                     y[t * outSize + o] = kernel(row + o * stride, x + t * inSize, inSize)
                 }
                 return
@@ -72,7 +72,7 @@ package enum LinearKernels {
             let dot = DirectDot.kernel(for: .dense(.f32))!
             values.withUnsafeBytes { w in
                 let row = w.baseAddress!
-                forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { t, o in
+                forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { _, t, o in
                     y[t * outSize + o] = dot(row + o * inSize * 4, x + t * inSize, inSize)
                 }
             }
@@ -84,11 +84,11 @@ package enum LinearKernels {
                 w.table.withUnsafeBufferPointer { table in
                     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 48 * workers)  // (workers, 16 + 32)
                     defer { scratch.deallocate() }
-                    forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { t, o in
+                    forEachRowBlock(tokens: m, inSize: inSize, outSize: outSize) { worker, t, o in
                         y[t * outSize + o] = DirectDot.dotBitsAndBytes4Bit(
                             packed: packed, absmax: s.baseAddress!, blockSize: w.state.blockSize, table: table.baseAddress!,
                             dtype: dtype, first: o * inSize, count: inSize, x: x + t * inSize,
-                            scratch: scratch + 48 * threadIndex(for: o, inSize: inSize, outSize: outSize))
+                            scratch: scratch + 48 * worker)
                     }
                 }
             }
@@ -121,20 +121,12 @@ package enum LinearKernels {
     /// Rows per block of `forEachRowBlock`: about 16K weight values.
     static func rowsPerBlock(inSize: Int) -> Int { max(1, 16_384 / inSize) }
 
-    /// The worker that `forEachRowBlock` gives row `o`.
-    static func threadIndex(for o: Int, inSize: Int, outSize: Int) -> Int {
-        let n = min(workers, outSize)
-        var w = o * n / outSize
-        while outSize * w / n > o { w -= 1 }
-        while outSize * (w + 1) / n <= o { w += 1 }
-        return w
-    }
-
-    /// Calls `body(t, o)` for every token t < m and row o < out. Worker w of n takes the contiguous rows
+    /// Calls `body(w, t, o)` for every token t < m and row o < out, w the worker (0 ..< `workers`, one
+    /// thread each, for per-thread scratch). Worker w of n takes the contiguous rows
     /// out·w/n ..< out·(w+1)/n (equal shares: with blocks dealt in turn, a 192-row projection in 7
     /// blocks gave one of two threads a third more work), in blocks of `rowsPerBlock` rows, each block's
     /// rows taken for every token before the next block.
-    static func forEachRowBlock(tokens m: Int, inSize: Int, outSize: Int, _ body: (Int, Int) -> Void) {
+    static func forEachRowBlock(tokens m: Int, inSize: Int, outSize: Int, _ body: (Int, Int, Int) -> Void) {
         let blockRows = rowsPerBlock(inSize: inSize)
         let n = min(workers, outSize)
         WorkerPool.parallel(n) { w in
@@ -142,7 +134,7 @@ package enum LinearKernels {
             let end = outSize * (w + 1) / n
             while lo < end {
                 let hi = min(end, lo + blockRows)
-                for o in lo..<hi { for t in 0..<m { body(t, o) } }
+                for o in lo..<hi { for t in 0..<m { body(w, t, o) } }
                 lo = hi
             }
         }
