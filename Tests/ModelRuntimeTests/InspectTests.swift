@@ -63,6 +63,20 @@ final class InspectTests: XCTestCase {
         XCTAssertFalse(r.textReport().contains("token_embd"))
     }
 
+    /// A tokenizer.json beyond a config file's 16 MiB bound is inspected as the tokenizer loader reads it:
+    /// Gemma 3's real one is 33 MB (found on a synthetic 12B-shaped checkpoint carrying the Gemma tokenizer).
+    func testTokenizerLargerThanAConfigFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("inspect-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try SafetensorsCheckpointWriter.write(tensors: [
+            ("model.embed_tokens.weight", .bf16, [10, 4], [UInt8](repeating: 0, count: 80)),
+        ], to: dir.path, maxShardBytes: 100)
+        let padding = String(repeating: " ", count: ModelConfiguration.maxConfigFileBytes + 1)
+        let json = #"{"model": {"type": "BPE", "vocab": {}},"# + padding + #""added_tokens": []}"#
+        try Data(json.utf8).write(to: dir.appendingPathComponent("tokenizer.json"))
+        XCTAssertEqual(try CheckpointInspection.inspect(path: dir.path).tokenizer, "BPE")
+    }
+
     /// A Hugging Face directory written here: sharded safetensors, a transformers-5 style config with
     /// `text_config` and `rope_parameters`, a tokenizer.json and a chat template file.
     func testHuggingFaceDirectory() throws {

@@ -24,7 +24,8 @@ extension CheckpointInspection {
 
         let tokenizerPath = url.appendingPathComponent("tokenizer.json").path
         if FileManager.default.fileExists(atPath: tokenizerPath) {
-            result.tokenizer = (try jsonObject(at: tokenizerPath)["model"] as? [String: Any])?["type"] as? String
+            // Read as the tokenizer loader reads it: a real Gemma 3 tokenizer.json is 33 MB, beyond a config's bound.
+            result.tokenizer = try TokenizerJSON.parse(try InputFile.contents(tokenizerPath), name: tokenizerPath)["model"]?["type"]?.string
         }
         let tokenizerConfigPath = url.appendingPathComponent("tokenizer_config.json").path
         if FileManager.default.fileExists(atPath: tokenizerConfigPath),
