@@ -17,7 +17,7 @@ struct BenchCommand: ParsableCommand {
               abliterate bench tokenizer --model SmolLM2-135M-Instruct.Q4_1.gguf
               abliterate bench runtime --model SmolLM2-135M-Instruct.Q4_1.gguf
             """,
-        subcommands: [Kernels.self, Orthogonalize.self, TokenizerSpeed.self, RuntimeBenchCommand.self])
+        subcommands: [Kernels.self, Orthogonalize.self, TokenizerSpeed.self, RuntimeBenchCommand.self, PipelineBenchCommand.self])
 
     struct Kernels: ParsableCommand {
         static let configuration = CommandConfiguration(
