@@ -62,39 +62,64 @@ final class FirstTokenObjectiveTests: XCTestCase {
         let decode = { (tokens: [Int]) in tokens.map { session.tokenizer.decode([$0], skipSpecialTokens: false) } }
         print("refusal openings: \(decode(objective.refusalTokens)), distinctive ones \(decode(objective.distinctiveOpenings)); unedited \(objective.uneditedRefusals.refusals)/64 refusals, score \(objective.uneditedScore)")
         var scores: [Double] = [], distinctiveScores: [Double] = [], counts: [Double] = []
+        // Teacher-forced probability of the unedited model's own refusal (its first k tokens), k = 1, 2, 4, 8:
+        // the mean over refused prompts of P(prefix), and of log P(prefix) / k.
+        let lengths = [1, 2, 4, 8]
+        let prefixes = objective.refusalCompletions.map { Array($0.prefix(lengths.max()!)) }
+        var prefixScores = [[Double]](repeating: [], count: lengths.count), logScores = prefixScores
         var cheapSeconds = 0.0, generationSeconds = 0.0
         var rows: [String] = []
         for base in ["17:5-21", "20:8-24", "21:6-25", "24:12-27"] {
             for scale in [0.75, 1.0, 1.15, 1.3] as [Float] {
                 let plan = try LayerPlan(entries: try LayerPlan(parsing: base).entries.map { $0.scaled(by: scale) })
-                let (score, refusals, cheap, generated) = try ModelEditor.withPlan(
+                let (score, prefix, refusals, cheap, generated) = try ModelEditor.withPlan(
                     plan, measurements: measurements, options: AblationOptions(), model: session.model
-                ) { () throws -> ((refusalScore: Double, distinctive: Double, klDivergence: Double), Int, Double, Double) in
+                ) { () throws -> ((refusalScore: Double, distinctive: Double, klDivergence: Double), [(Double, Double)], Int, Double, Double) in
                     let t0 = Date()
-                    let harmfulLogProbabilities = try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmful, options: evaluation)
+                    let scored = try ModelEvaluation.continuationLogProbabilities(
+                        session: session, prompts: harmful, continuations: prefixes, options: evaluation)
+                    let harmfulLogProbabilities = scored.map(\.firstToken)
                     let kl = try ModelEvaluation.meanKLDivergence(
                         baseline: objective.baseline,
                         model: try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmless, options: evaluation))
                     let score = (refusalScore: objective.refusalScore(harmfulLogProbabilities),
                                  distinctive: objective.refusalScore(harmfulLogProbabilities, tokens: objective.distinctiveOpenings), klDivergence: kl)
+                    let refused = scored.filter { !$0.cumulative.isEmpty }
+                    let prefix = lengths.map { k -> (Double, Double) in
+                        let values = refused.map { $0.cumulative[min(k, $0.cumulative.count) - 1] }
+                        let lengthsUsed = refused.map { Double(min(k, $0.cumulative.count)) }
+                        return (values.map { Foundation.exp($0) }.reduce(0, +) / Double(values.count),
+                                zip(values, lengthsUsed).map { $0 / $1 }.reduce(0, +) / Double(values.count))
+                    }
                     let t1 = Date()
                     let refusals = try ModelEvaluation.refusals(session: session, prompts: harmful, options: evaluation).refusals
-                    return (score, refusals, t1.timeIntervalSince(t0), Date().timeIntervalSince(t1))
+                    return (score, prefix, refusals, t1.timeIntervalSince(t0), Date().timeIntervalSince(t1))
                 }
                 cheapSeconds += cheap
                 generationSeconds += generated
                 scores.append(score.refusalScore)
                 distinctiveScores.append(score.distinctive)
                 counts.append(Double(refusals))
-                rows.append(String(format: "| %@ | %.3f | %.3f | %d/64 | %.4f | %.1f s | %.1f s |", plan.description, score.refusalScore, score.distinctive, refusals, score.klDivergence, cheap, generated))
+                for (j, p) in prefix.enumerated() {
+                    prefixScores[j].append(p.0)
+                    logScores[j].append(p.1)
+                }
+                rows.append(String(format: "| %@ | %.3f | %@ | %d/64 | %.4f | %.1f s | %.1f s |", plan.description, score.refusalScore,
+                                   prefix.map { String(format: "%.3f / %.2f", $0.0, $0.1) }.joined(separator: " | "),
+                                   refusals, score.klDivergence, cheap, generated))
             }
         }
-        print("| plan | refusal score | score, distinctive openings only | generated refusals | KL | objective | generation (64 harmful, 24 tokens) |")
-        print("|---|---|---|---|---|---|---|")
+        print("| plan | first-token score | " + lengths.map { "P(own refusal, \($0) tokens) / mean log p" }.joined(separator: " | ")
+              + " | generated refusals | KL | objective | generation (64 harmful, 24 tokens) |")
+        print("|---|---|" + lengths.map { _ in "---|" }.joined() + "---|---|---|---|")
         rows.forEach { print($0) }
         print(String(format: "Spearman rho (refusal score, generated refusals) = %.3f over %d plans; objective %.0f s in all, generation %.0f s",
                      Self.spearman(scores, counts), scores.count, cheapSeconds, generationSeconds))
         print(String(format: "Spearman rho (score over the distinctive openings only, generated refusals) = %.3f", Self.spearman(distinctiveScores, counts)))
+        for (j, k) in lengths.enumerated() {
+            print(String(format: "Spearman rho (P(own refusal, %d tokens), generated refusals) = %.3f; mean log p per token: %.3f",
+                         k, Self.spearman(prefixScores[j], counts), Self.spearman(logScores[j], counts)))
+        }
         XCTAssertLessThan(scores.min()!, objective.uneditedScore)
     }
 }

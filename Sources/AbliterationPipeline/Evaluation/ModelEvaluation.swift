@@ -46,15 +46,15 @@ public enum ModelEvaluation {
         session: ModelSession, prompts: [String], options: EvaluationOptions = .init(), origins: [String]? = nil,
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> RefusalEvaluation {
-        try refusalsAndFirstTokens(session: session, prompts: prompts, options: options, origins: origins, progress: progress).evaluation
+        try refusalsAndCompletions(session: session, prompts: prompts, options: options, origins: origins, progress: progress).evaluation
     }
 
-    /// As `refusals`, with the first generated token of each response (nil for an empty one).
-    public static func refusalsAndFirstTokens(
+    /// As `refusals`, with the generated tokens of each response (stop token excluded; empty for an empty one).
+    public static func refusalsAndCompletions(
         session: ModelSession, prompts: [String], options: EvaluationOptions = .init(), origins: [String]? = nil,
         progress: ((Int, Int) -> Void)? = nil
-    ) throws -> (evaluation: RefusalEvaluation, firstTokens: [Int?]) {
-        var firstTokens = [Int?](repeating: nil, count: prompts.count)
+    ) throws -> (evaluation: RefusalEvaluation, completions: [[Int]]) {
+        var completions = [[Int]](repeating: [], count: prompts.count)
         let tokens = try session.promptTokens(
             prompts, origins: origins, format: options.format, reserve: options.maxNewTokens)
         var responses = [EvaluatedResponse?](repeating: nil, count: prompts.count)
@@ -65,7 +65,7 @@ public enum ModelEvaluation {
             for (i, generation) in zip(batch, generations) {
                 let text = session.tokenizer.decode(generation.completionTokens, skipSpecialTokens: true)
                 let marker = options.detector.matchedMarker(text)
-                firstTokens[i] = generation.completionTokens.first
+                completions[i] = generation.completionTokens
                 responses[i] = EvaluatedResponse(prompt: prompts[i], response: text, refusal: marker != nil, marker: marker)
             }
             done += batch.count
@@ -76,7 +76,49 @@ public enum ModelEvaluation {
         let interval = try ProportionInterval.wilson(successes: refusals, total: all.count)
         return (RefusalEvaluation(
             refusals: refusals, total: all.count, refusalRate: interval.proportion,
-            interval95: [interval.lower, interval.upper], responses: all), firstTokens)
+            interval95: [interval.lower, interval.upper], responses: all), completions)
+    }
+
+    /// Teacher-forced scores of a continuation of each prompt: the first token's log-probabilities
+    /// (vocab) and the cumulative log-probabilities log P(c₀…c_j | prompt) for j < c.count, in Double.
+    /// An empty continuation gives the first token's distribution and no cumulative values. One forward
+    /// pass over prompt + c minus its last token per prompt (batched among equal continuation lengths).
+    public static func continuationLogProbabilities(
+        session: ModelSession, prompts: [String], continuations: [[Int]], options: EvaluationOptions = .init(),
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> [(firstToken: [Float], cumulative: [Double])] {
+        guard continuations.count == prompts.count else {
+            throw AbliterationError.dimensionMismatch("continuations: \(continuations.count) for \(prompts.count) prompts")
+        }
+        let vocab = session.model.configuration.vocabSize
+        for (i, c) in continuations.enumerated() {
+            if let bad = c.first(where: { $0 < 0 || $0 >= vocab }) {
+                throw AbliterationError.invalidInput("continuation of prompt \(i): token \(bad) outside the vocabulary of \(vocab)")
+            }
+        }
+        let tokens = try session.promptTokens(prompts, format: options.format, reserve: continuations.map(\.count).max() ?? 0)
+        var out = [(firstToken: [Float], cumulative: [Double])](repeating: ([], []), count: prompts.count)
+        var done = 0
+        for count in Set(continuations.map { max(1, $0.count) }).sorted() {
+            let members = prompts.indices.filter { max(1, continuations[$0].count) == count }
+            let inputs = members.map { tokens[$0] + continuations[$0].dropLast() }
+            for batch in ModelSession.lengthSortedBatches(inputs.map(\.count), batchSize: options.batchSize) {
+                let logProbabilities = try session.model.lastTokensLogProbabilities(batch: batch.map { inputs[$0] }, count: count)
+                for (r, m) in batch.enumerated() {
+                    let i = members[m]
+                    var sum = 0.0
+                    var cumulative: [Double] = []
+                    for (j, token) in continuations[i].enumerated() {
+                        sum += Double(logProbabilities.scalars[(r * count + j) * vocab + token])
+                        cumulative.append(sum)
+                    }
+                    out[i] = (Array(logProbabilities.row(r * count)), cumulative)
+                }
+                done += batch.count
+                progress?(done, prompts.count)
+            }
+        }
+        return out
     }
 
     /// The log-probabilities of the first generated token for each prompt: (prompts, vocab), f32.

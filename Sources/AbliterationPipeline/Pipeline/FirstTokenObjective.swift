@@ -36,6 +36,8 @@ public struct FirstTokenObjective: Sendable {
     public var uneditedRefusals: RefusalEvaluation
     /// The unedited model's refusal score.
     public var uneditedScore: Double
+    /// For each harmful prompt the unedited model refused, its greedy response's tokens; empty otherwise.
+    public var refusalCompletions: [[Int]]
 
     /// Learns the refusal openings from the unedited model (the model must carry no edit) and computes its
     /// harmless baseline. Throws when none of its responses to `harmful` is a refusal.
@@ -44,8 +46,9 @@ public struct FirstTokenObjective: Sendable {
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> FirstTokenObjective {
         let total = harmful.count + harmless.count
-        let (refusals, firstTokens) = try ModelEvaluation.refusalsAndFirstTokens(
+        let (refusals, completions) = try ModelEvaluation.refusalsAndCompletions(
             session: session, prompts: harmful, options: evaluation, progress: { done, _ in progress?(done, total) })
+        let firstTokens = completions.map(\.first)
         let baseline = try ModelEvaluation.firstTokenLogProbabilities(
             session: session, prompts: harmless, options: evaluation, progress: { done, _ in progress?(harmful.count + done, total) })
         var harmlessOpenings: [Int: Int] = [:]
@@ -65,7 +68,8 @@ public struct FirstTokenObjective: Sendable {
         }
         var objective = FirstTokenObjective(
             harmful: harmful, harmless: harmless, evaluation: evaluation, refusalTokens: all.sorted(),
-            distinctiveOpenings: openings.sorted(), baseline: baseline, uneditedRefusals: refusals, uneditedScore: 0)
+            distinctiveOpenings: openings.sorted(), baseline: baseline, uneditedRefusals: refusals, uneditedScore: 0,
+            refusalCompletions: zip(refusals.responses, completions).map { $0.refusal ? $1 : [] })
         objective.uneditedScore = objective.refusalScore(
             try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmful, options: evaluation))
         return objective

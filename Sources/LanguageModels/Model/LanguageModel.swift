@@ -121,6 +121,19 @@ public final class LanguageModel: @unchecked Sendable {
         return logits
     }
 
+    /// The log-softmax of the logits of each prompt's last `count` tokens: (batch · count, vocab), rows
+    /// ordered by prompt, then position (row j of a prompt predicts the token after its (n − count + j)-th).
+    public func lastTokensLogProbabilities(batch: [[Int]], count: Int) throws -> Tensor<Float> {
+        guard var logits = try forward(batch: batch, logits: .lastTokens(count: count)).logits else {
+            throw ModelError.invalidInput("no logits computed")
+        }
+        let v = configuration.vocabSize
+        logits.scalars.withUnsafeMutableBufferPointer { p in
+            for r in 0..<batch.count * count { Self.logSoftmax(p.baseAddress! + r * v, count: v) }
+        }
+        return logits
+    }
+
     /// x ← x − max − log Σ exp(x − max), the sum in Double.
     static func logSoftmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
         var m = -Float.infinity

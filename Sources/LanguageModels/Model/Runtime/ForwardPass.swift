@@ -71,6 +71,12 @@ extension LanguageModel {
             }
         }
         if logits != .none { blocksNeeded = c.layerCount }
+        if case .lastTokens(let count) = logits {
+            guard count >= 1 else { throw ModelError.invalidInput("logits of the last \(count) tokens: at least 1") }
+            if let s = batch.firstIndex(where: { $0.count < count }) {
+                throw ModelError.invalidInput("logits of the last \(count) tokens: sequence \(s) has \(batch[s].count)")
+            }
+        }
 
         // Rows captured: for each sequence, each requested position.
         let positions = capture?.positions ?? [.last]
@@ -128,8 +134,15 @@ extension LanguageModel {
                 positionsPerSequence: positions.count)
         }
         var logitsTensor: Tensor<Float>?
-        if logits == .lastToken {
-            let lastRows = batch.indices.map { starts[$0] + batch[$0].count - 1 }
+        let logitRows: Int
+        switch logits {
+        case .none: logitRows = 0
+        case .lastToken: logitRows = 1
+        case .lastTokens(let count): logitRows = count
+        }
+        if logitRows > 0 {
+            // (batch · logitRows) rows: the last logitRows tokens of each sequence, in order.
+            let lastRows = batch.indices.flatMap { s in (batch[s].count - logitRows..<batch[s].count).map { starts[s] + $0 } }
             let normed = FloatBuffer(lastRows.count * h)
             try finalNorm(x.pointer, rows: lastRows, into: normed.pointer)
             logitsTensor = try lmHead(normed.pointer, rows: lastRows.count)

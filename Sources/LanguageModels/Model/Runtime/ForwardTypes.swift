@@ -58,6 +58,9 @@ public enum LogitsRequest: Sendable, Equatable {
     case none
     /// The logits of each sequence's last token: (batch, vocab).
     case lastToken
+    /// The logits of each sequence's last `count` tokens: (batch · count, vocab), rows ordered by
+    /// sequence, then position. Every sequence must have at least `count` tokens.
+    case lastTokens(count: Int)
 }
 
 /// What a forward pass returns.
