@@ -31,7 +31,7 @@ final class ProfileSearchTests: XCTestCase {
 
     /// A stand-in objective with a known trade-off: the stronger the edit (sum of scales over the plan),
     /// the lower the refusal score and the higher the KL.
-    func score(_ plan: LayerPlan) -> FirstTokenObjective.Score {
+    func score(_ plan: LayerPlan) -> ScreeningObjective.Score {
         let strength = plan.entries.reduce(0.0) { $0 + Double($1.targets.count) * Double($1.scale + $1.mlpScale) }
         let placement = plan.entries.reduce(0.0) { $0 + abs(Double($1.measurementLayer) - 21) } / Double(plan.entries.count)
         return .init(refusalScore: exp(-strength / 10) + 0.02 * placement, klDivergence: 0.004 * strength + 0.01 * placement)

@@ -85,14 +85,15 @@ public enum AbliterationRun {
         public var suggestedLayers: [Int]
         /// The plans scored by generation on the search prompts.
         public var search: [PlanSearch.Candidate]?
-        /// The profile search's plans screened by the first-token objective, in the order tried.
+        /// The profile search's plans screened by the `ScreeningObjective`, in the order tried.
         public var screened: [ProfileSearch.Screened]?
         /// The plans of `search` on its Pareto front (refusals vs KL), by ascending refusals.
         public var front: [String]?
         /// The rule the plan was chosen by.
         public var selection: String?
-        /// The refusal-opening tokens of the first-token objective (decoded).
-        public var refusalOpenings: [String]?
+        /// The unedited model's refusal prefixes the `ScreeningObjective` scored (decoded, distinct, most
+        /// frequent first).
+        public var refusalPrefixes: [String]?
         public var plan: String
         public var method: RefusalDirection.Method
         public var normPreserving: Bool
@@ -202,18 +203,22 @@ public enum AbliterationRun {
             var searchEvaluation = evaluation
             searchEvaluation.maxNewTokens = options.searchMaxNewTokens
             let layerCount = session.model.configuration.layerCount
-            log("profile search on \(searchHarmful.count) harmful and \(searchHarmless.count) harmless training prompts: the unedited model's refusal openings")
+            log("profile search on \(searchHarmful.count) harmful and \(searchHarmless.count) harmless training prompts: the unedited model's refusals")
             let objective = try timed("search") {
-                try FirstTokenObjective.prepare(
+                try ScreeningObjective.prepare(
                     session: session, harmful: searchHarmful, harmless: searchHarmless, evaluation: searchEvaluation,
                     progress: reporter("search baseline", unit: "prompts", total: searchHarmful.count + searchHarmless.count))
             }
-            openings = objective.refusalTokens.map { session.tokenizer.decode([$0], skipSpecialTokens: false) }
-            log(String(format: "  unedited: %d/%d refusals, refusal score %.3f; refusal openings %@",
+            var prefixCounts: [String: Int] = [:]
+            for prefix in objective.refusalPrefixes {
+                prefixCounts[session.tokenizer.decode(prefix, skipSpecialTokens: false), default: 0] += 1
+            }
+            openings = prefixCounts.keys.sorted { (prefixCounts[$0]!, $1) > (prefixCounts[$1]!, $0) }
+            log(String(format: "  unedited: %d/%d refusals, refusal score %.3f (its own %d-token refusal prefixes, e.g. %@)",
                        objective.uneditedRefusals.refusals, objective.uneditedRefusals.total, objective.uneditedScore,
-                       openings!.map { "\"\($0)\"" }.joined(separator: " ")))
+                       objective.prefixLength, openings!.prefix(3).map { UserText.sanitized("\"\($0)\"", limit: 80) }.joined(separator: ", ")))
             let searcher = options.profileSearch
-            log("screening \(searcher.evaluations) profiles with the first-token objective (seed \(searcher.seed))")
+            log("screening \(searcher.evaluations) profiles with the screening objective (seed \(searcher.seed))")
             let screened = try timed("search") {
                 try searcher.explore(layerCount: layerCount, score: { plan in
                     try ModelEditor.withPlan(plan, measurements: measurements, options: options.ablation, model: session.model) {
@@ -330,7 +335,7 @@ public enum AbliterationRun {
         let report = Report(
             model: path, adapter: adapter, output: output, measurement: measurements.metadata,
             suggestedLayers: analysis.suggestedLayers(), search: search, screened: screenedPlans, front: front,
-            selection: options.plan == nil ? options.selection.description : nil, refusalOpenings: openings, plan: plan.description,
+            selection: options.plan == nil ? options.selection.description : nil, refusalPrefixes: openings, plan: plan.description,
             method: options.ablation.method, normPreserving: options.ablation.normPreserving, editDirection: editDirection,
             scale: options.ablation.scale,
             targets: options.ablation.targets, edits: writtenEdits, before: RefusalSummary(before), after: RefusalSummary(after),

@@ -42,7 +42,7 @@ public struct EditProfile: Sendable, Codable, Equatable {
 }
 
 /// The search of issue 15: a continuous space of `EditProfile`s (direction layer, peak, width, edge
-/// weight, attention and MLP scales), explored with the cheap `FirstTokenObjective` by a seeded
+/// weight, attention and MLP scales), explored with the cheap `ScreeningObjective` by a seeded
 /// evolutionary loop over its Pareto front (refusal score vs KL); a short list from that front is then
 /// confirmed with generated refusal counts, and the confirmed Pareto front (refusals vs KL) is what the
 /// plan is chosen from (`PlanSearch.Selection`).
@@ -102,7 +102,7 @@ public struct ProfileSearch: Sendable {
     /// removes it). Returns every profile scored, in order; duplicates (the same printed plan) are
     /// scored once.
     public func explore(
-        layerCount: Int, score: (LayerPlan) throws -> FirstTokenObjective.Score,
+        layerCount: Int, score: (LayerPlan) throws -> ScreeningObjective.Score,
         progress: ((Int, Int, Screened) -> Void)? = nil
     ) throws -> [Screened] {
         var rng = SplitMix64(seed: seed)

@@ -6,9 +6,9 @@ import TestSupport
 @testable import LanguageModels
 import TensorKit
 
-/// Rank statistics for comparing the first-token objective with generated refusal counts
-/// (Docs/results.md, "The first-token objective").
-final class FirstTokenObjectiveTests: XCTestCase {
+/// Rank statistics for comparing the screening objective with generated refusal counts
+/// (Docs/results.md, "The screening objective").
+final class ScreeningObjectiveTests: XCTestCase {
     /// Ranks 1…n, ties given their mean rank.
     static func ranks(_ x: [Double]) -> [Double] {
         let order = x.indices.sorted { x[$0] < x[$1] }
@@ -42,12 +42,46 @@ final class FirstTokenObjectiveTests: XCTestCase {
         XCTAssertEqual(Self.spearman([1, 2, 3, 4], [4, 3, 2, 1]), -1, accuracy: 1e-12)
     }
 
-    /// The experiment of Docs/results.md ("The first-token objective"): 16 plans (four places × four
-    /// scales) scored by the objective and by generated refusals on 64 harmful search prompts; prints the
-    /// table, Spearman's ρ and the times. About 40 minutes on 2 busy cores, so it runs only with
-    /// ABLITERATE_EXPERIMENTS=1. It asserts only what the score must do at the least: the strongest edits
-    /// bring it below the unedited model's. (The goal ρ ≥ 0.8 across places is
-    /// not met: 0.708, Docs/results.md.)
+    /// The objective on the organism, small: the unedited model scores its own refusal prefixes as
+    /// `prepare` did, with no KL; a strong edit takes most of that probability away.
+    func testScreeningObjectiveOnTheOrganism() throws {
+        let session = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
+        let train = (harmful: try PromptSet.builtIn(.harmful, split: .train), harmless: try PromptSet.builtIn(.harmless, split: .train))
+        let measurements = try ResidualMeasurement.measure(
+            session: session, harmful: PromptSet.evenlySpaced(train.harmful, count: 32),
+            harmless: PromptSet.evenlySpaced(train.harmless, count: 32))
+        let harmful = PromptSet.evenlySpaced(train.harmful, count: 12), harmless = PromptSet.evenlySpaced(train.harmless, count: 12)
+        var evaluation = EvaluationOptions()
+        evaluation.maxNewTokens = 12
+        let objective = try ScreeningObjective.prepare(
+            session: session, harmful: harmful, harmless: harmless, evaluation: evaluation, prefixLength: 4)
+        XCTAssertFalse(objective.refusedPrompts.isEmpty)
+        XCTAssertEqual(objective.refusedPrompts.count, objective.refusalPrefixes.count)
+        XCTAssertLessThanOrEqual(objective.refusedPrompts.count, objective.uneditedRefusals.refusals)
+        XCTAssertTrue(objective.refusalPrefixes.allSatisfy { (1...4).contains($0.count) })
+        XCTAssertTrue(Set(objective.refusedPrompts).isSubset(of: harmful))
+        XCTAssertGreaterThan(objective.uneditedScore, 0.1)
+        XCTAssertLessThanOrEqual(objective.uneditedScore, 1)
+
+        let unedited = try objective.score(session: session)
+        XCTAssertEqual(unedited.refusalScore, objective.uneditedScore, accuracy: 1e-9)
+        XCTAssertLessThan(unedited.klDivergence, 1e-6)
+        let edited = try ModelEditor.withPlan(
+            try LayerPlan(parsing: "21:6-25@1.3"), measurements: measurements, options: AblationOptions(), model: session.model
+        ) { try objective.score(session: session) }
+        XCTAssertLessThan(edited.refusalScore, objective.uneditedScore / 2)
+        XCTAssertGreaterThan(edited.klDivergence, 0.01)
+        XCTAssertThrowsError(try ScreeningObjective.prepare(
+            session: session, harmful: harmful, harmless: harmless, evaluation: evaluation, prefixLength: 0))
+    }
+
+    /// The experiment of Docs/results.md ("The screening objective"): 16 plans (four places × four scales)
+    /// scored by generated refusals on 64 harmful search prompts, by the first-token mass of the refusal
+    /// openings (the first version of the objective: ρ 0.714) and by the probability of the unedited model's
+    /// own refusal prefix (1, 2, 4, 8 tokens); prints the table, Spearman's ρ and the times. About 16
+    /// minutes on 2 quiet cores, so it runs only with ABLITERATE_EXPERIMENTS=1. Asserts that the strongest
+    /// edits bring the objective's score below the unedited model's and that it ranks the plans as
+    /// generation does (ρ > 0.8; measured 0.985).
     func testRefusalScoreAgainstGeneratedRefusals() throws {
         guard ProcessInfo.processInfo.environment["ABLITERATE_EXPERIMENTS"] == "1" else {
             throw XCTSkip("an experiment of about 40 minutes: set ABLITERATE_EXPERIMENTS=1")
@@ -58,14 +92,25 @@ final class FirstTokenObjectiveTests: XCTestCase {
         let harmful = PromptSet.evenlySpaced(train.harmful, count: 64), harmless = PromptSet.evenlySpaced(train.harmless, count: 64)
         var evaluation = EvaluationOptions()
         evaluation.maxNewTokens = 24
-        let objective = try FirstTokenObjective.prepare(session: session, harmful: harmful, harmless: harmless, evaluation: evaluation)
+        let objective = try ScreeningObjective.prepare(session: session, harmful: harmful, harmless: harmless, evaluation: evaluation)
+        // The first version's score: the first-token mass of the refusal openings (the refusals' first tokens),
+        // over all 64 harmful prompts; and of the openings that open at most a quarter of the greedy harmless answers.
+        let openings = Set(objective.refusalPrefixes.map { $0[0] }).sorted()
+        var harmlessOpenings: [Int: Int] = [:]
+        for row in objective.baseline { harmlessOpenings[row.indices.max { row[$0] < row[$1] }!, default: 0] += 1 }
+        let distinctiveOpenings = openings.filter { harmlessOpenings[$0, default: 0] * 4 <= harmless.count }
+        func mass(_ rows: [[Float]], _ tokens: [Int]) -> Double {
+            rows.map { row in tokens.map { Foundation.exp(Double(row[$0])) }.reduce(0, +) }.reduce(0, +) / Double(rows.count)
+        }
         let decode = { (tokens: [Int]) in tokens.map { session.tokenizer.decode([$0], skipSpecialTokens: false) } }
-        print("refusal openings: \(decode(objective.refusalTokens)), distinctive ones \(decode(objective.distinctiveOpenings)); unedited \(objective.uneditedRefusals.refusals)/64 refusals, score \(objective.uneditedScore)")
+        print("refusal openings: \(decode(openings)), distinctive ones \(decode(distinctiveOpenings)); unedited \(objective.uneditedRefusals.refusals)/64 refusals, prefix score \(objective.uneditedScore)")
         var scores: [Double] = [], distinctiveScores: [Double] = [], counts: [Double] = []
         // Teacher-forced probability of the unedited model's own refusal (its first k tokens), k = 1, 2, 4, 8:
         // the mean over refused prompts of P(prefix), and of log P(prefix) / k.
         let lengths = [1, 2, 4, 8]
-        let prefixes = objective.refusalCompletions.map { Array($0.prefix(lengths.max()!)) }
+        let prefixOf = Dictionary(uniqueKeysWithValues: zip(objective.refusedPrompts, objective.refusalPrefixes))
+        let prefixes = harmful.map { prefixOf[$0] ?? [] }
+        XCTAssertEqual(objective.prefixLength, lengths.max()!)
         var prefixScores = [[Double]](repeating: [], count: lengths.count), logScores = prefixScores
         var cheapSeconds = 0.0, generationSeconds = 0.0
         var rows: [String] = []
@@ -82,8 +127,8 @@ final class FirstTokenObjectiveTests: XCTestCase {
                     let kl = try ModelEvaluation.meanKLDivergence(
                         baseline: objective.baseline,
                         model: try ModelEvaluation.firstTokenLogProbabilities(session: session, prompts: harmless, options: evaluation))
-                    let score = (refusalScore: objective.refusalScore(harmfulLogProbabilities),
-                                 distinctive: objective.refusalScore(harmfulLogProbabilities, tokens: objective.distinctiveOpenings), klDivergence: kl)
+                    let score = (refusalScore: mass(harmfulLogProbabilities, openings),
+                                 distinctive: mass(harmfulLogProbabilities, distinctiveOpenings), klDivergence: kl)
                     let refused = scored.filter { !$0.cumulative.isEmpty }
                     let prefix = lengths.map { k -> (Double, Double) in
                         let values = refused.map { $0.cumulative[min(k, $0.cumulative.count) - 1] }
@@ -120,6 +165,7 @@ final class FirstTokenObjectiveTests: XCTestCase {
             print(String(format: "Spearman rho (P(own refusal, %d tokens), generated refusals) = %.3f; mean log p per token: %.3f",
                          k, Self.spearman(prefixScores[j], counts), Self.spearman(logScores[j], counts)))
         }
-        XCTAssertLessThan(scores.min()!, objective.uneditedScore)
+        XCTAssertLessThan(prefixScores.last!.min()!, objective.uneditedScore)
+        XCTAssertGreaterThan(Self.spearman(prefixScores.last!, counts), 0.8, "the prefix score must rank plans as generation does")
     }
 }
