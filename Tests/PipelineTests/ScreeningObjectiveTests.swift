@@ -84,9 +84,29 @@ final class ScreeningObjectiveTests: XCTestCase {
     /// generation does (ρ > 0.8; measured 0.985).
     func testRefusalScoreAgainstGeneratedRefusals() throws {
         guard ProcessInfo.processInfo.environment["ABLITERATE_EXPERIMENTS"] == "1" else {
+            throw XCTSkip("an experiment of about 16 minutes: set ABLITERATE_EXPERIMENTS=1")
+        }
+        try rankingExperiment(
+            model: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path,
+            places: ["17:5-21", "20:8-24", "21:6-25", "24:12-27"], scales: [0.75, 1.0, 1.15, 1.3], options: AblationOptions())
+    }
+
+    /// The same experiment on the Gemma 3 organism, with its edit (`--targets inputs`: the reading weights
+    /// stop reading r̂; Docs/results.md, Gemma 3) and `run`'s candidate places for it.
+    func testRefusalScoreAgainstGeneratedRefusalsOnGemma() throws {
+        guard ProcessInfo.processInfo.environment["ABLITERATE_EXPERIMENTS"] == "1" else {
             throw XCTSkip("an experiment of about 40 minutes: set ABLITERATE_EXPERIMENTS=1")
         }
-        let session = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
+        try rankingExperiment(
+            model: try TestModels.gemma3(), adapter: Fixtures.gemmaRefusalAdapter.path,
+            places: ["10:10-17", "11:11-17", "12:12-17", "13:13-17"], scales: [0.75, 1.0, 1.25, 1.5],
+            options: AblationOptions(targets: EditTarget.readers))
+    }
+
+    private func rankingExperiment(
+        model: String, adapter: String, places: [String], scales: [Float], options: AblationOptions
+    ) throws {
+        let session = try ModelSession.load(path: model, adapter: adapter)
         let train = (harmful: try PromptSet.builtIn(.harmful, split: .train), harmless: try PromptSet.builtIn(.harmless, split: .train))
         let measurements = try ResidualMeasurement.measure(session: session, harmful: train.harmful, harmless: train.harmless)
         let harmful = PromptSet.evenlySpaced(train.harmful, count: 64), harmless = PromptSet.evenlySpaced(train.harmless, count: 64)
@@ -114,11 +134,11 @@ final class ScreeningObjectiveTests: XCTestCase {
         var prefixScores = [[Double]](repeating: [], count: lengths.count), logScores = prefixScores
         var cheapSeconds = 0.0, generationSeconds = 0.0
         var rows: [String] = []
-        for base in ["17:5-21", "20:8-24", "21:6-25", "24:12-27"] {
-            for scale in [0.75, 1.0, 1.15, 1.3] as [Float] {
+        for base in places {
+            for scale in scales {
                 let plan = try LayerPlan(entries: try LayerPlan(parsing: base).entries.map { $0.scaled(by: scale) })
                 let (score, prefix, refusals, cheap, generated) = try ModelEditor.withPlan(
-                    plan, measurements: measurements, options: AblationOptions(), model: session.model
+                    plan, measurements: measurements, options: options, model: session.model
                 ) { () throws -> ((refusalScore: Double, distinctive: Double, klDivergence: Double), [(Double, Double)], Int, Double, Double) in
                     let t0 = Date()
                     let scored = try ModelEvaluation.continuationLogProbabilities(
