@@ -33,7 +33,8 @@ struct PipelineBenchCommand: ParsableCommand {
     var plan: String?
     @Option(help: "Measure on a quantized copy of the weights (measure and run): nf4, nf4-dq, fp4, fp4-dq, q8_0.")
     var quantize = MeasurementQuantization.none
-    @Flag(help: "Also time `run` with the plan as its one candidate.") var withRun = false
+    @Flag(help: "Also time `run` with the plan as its one candidate (chosen whatever its refusals: no scale refinement).")
+    var withRun = false
     @Option(parsing: .unconditional, help: "Search prompts of each kind for `run`.") var searchPrompts = 8
     @Flag(help: "Keep the copy and the written models.") var keep = false
     @Flag(help: "Print the report as JSON.") var json = false
@@ -83,26 +84,30 @@ struct PipelineBenchCommand: ParsableCommand {
             if withRun {
                 steps.append(("run", [executable, "run", "--model", model] + adapterArguments + trainPrompts
                     + ["--harmful-test", path("harmful_test.txt"), "--harmless-test", path("harmless_test.txt"),
-                       "--quantize", quantize.rawValue, "--candidates", plan,
+                       "--quantize", quantize.rawValue, "--candidates", plan, "--max-refusals", "1",
                        "--search-prompts", String(min(searchPrompts, prompts)),
                        "--max-new-tokens", String(maxNewTokens), "--output", runOutput], runOutput))
             }
 
             var report = PipelineBenchmark(model: model, plan: plan)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            var encoded = Data()
             for step in steps {
                 printError("bench pipeline: \(step.name) (log: \(path(step.name + ".log")))")
                 let measurement = try ProcessMeter.run(
                     executable: step.command[0], arguments: Array(step.command.dropFirst()), log: path(step.name + ".log"))
                 report.steps.append(PipelineBenchmark.Step(name: step.name, command: step.command, measurement: measurement))
                 if let cleanup = step.cleanup, !keep { try? fm.removeItem(atPath: cleanup) }
+                // Written after every step, so that the steps measured survive a later one that fails or is stopped.
+                encoded = try encoder.encode(report)
+                try AtomicFile.write(Array(encoded), to: path("bench-pipeline.json"))
+                printError("bench pipeline: " + report.textLine(report.steps.count - 1))
                 guard measurement.exitStatus == 0 else {
-                    throw ValidationError("\(step.name) exited with status \(measurement.exitStatus); see \(path(step.name + ".log"))")
+                    let how = measurement.signal.map { "was killed by signal \($0)" } ?? "exited with status \(measurement.exitStatus)"
+                    throw ValidationError("\(step.name) \(how); see \(path(step.name + ".log")) and \(path("bench-pipeline.json"))")
                 }
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let encoded = try encoder.encode(report)
-            try AtomicFile.write(Array(encoded), to: path("bench-pipeline.json"))
             print(json ? String(decoding: encoded, as: UTF8.self) : report.textReport())
         }
     }

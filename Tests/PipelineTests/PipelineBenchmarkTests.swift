@@ -32,6 +32,10 @@ final class PipelineBenchmarkTests: XCTestCase {
 
         let small = try ProcessMeter.run(executable: "/bin/sh", arguments: ["-c", "sleep 0.2; exit 3"])
         XCTAssertEqual(small.exitStatus, 3)
+        XCTAssertNil(small.signal)
+        let killed = try ProcessMeter.run(executable: "/bin/sh", arguments: ["-c", "kill -9 $$"])
+        XCTAssertEqual(killed.signal, 9)
+        XCTAssertEqual(killed.exitStatus, 137)
         XCTAssertLessThan(small.peakAnonymousBytes ?? 0, 20_000_000)
         XCTAssertGreaterThan(small.seconds, 0.15)
         #else

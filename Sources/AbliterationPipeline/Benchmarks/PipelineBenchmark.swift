@@ -50,21 +50,25 @@ public struct PipelineBenchmark: Codable, Sendable {
 
     /// One line per step: seconds, peak anonymous memory, peak resident memory, the command.
     public func textReport() -> String {
-        let gigabytes = { (bytes: UInt64?) in bytes.map { String(format: "%.2f GB", Double($0) / 1e9) } ?? "—" }
         var lines = ["model: \(model)", "plan: \(plan)",
                      "step      seconds   peak RssAnon   peak RSS     command"]
-        for step in steps {
-            let m = step.measurement
-            let name = step.name.padding(toLength: 8, withPad: " ", startingAt: 0)
-            let seconds = String(format: "%9.1f", m.seconds)
-            let anonymous = gigabytes(m.peakAnonymousBytes).leftPadded(to: 14)
-            let resident = gigabytes(m.peakResidentBytes).leftPadded(to: 11)
-            lines.append("\(name)\(seconds)\(anonymous)\(resident)     \(step.command.joined(separator: " "))")
-        }
+        lines += steps.indices.map(textLine)
         if let ratio = ablateSpeedAgainstCopy {
             lines.append(String(format: "ablate writes at %.2f× the speed of cp on the same files", ratio))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// Step `index` as a line of `textReport`.
+    public func textLine(_ index: Int) -> String {
+        let gigabytes = { (bytes: UInt64?) in bytes.map { String(format: "%.2f GB", Double($0) / 1e9) } ?? "—" }
+        let step = steps[index], m = step.measurement
+        let name = step.name.padding(toLength: 8, withPad: " ", startingAt: 0)
+        let seconds = String(format: "%9.1f", m.seconds)
+        let anonymous = gigabytes(m.peakAnonymousBytes).leftPadded(to: 14)
+        let resident = gigabytes(m.peakResidentBytes).leftPadded(to: 11)
+        let status = m.exitStatus == 0 ? "" : " (exit status \(m.exitStatus))"
+        return "\(name)\(seconds)\(anonymous)\(resident)     \(step.command.joined(separator: " "))\(status)"
     }
 }
 

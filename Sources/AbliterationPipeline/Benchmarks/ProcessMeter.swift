@@ -12,7 +12,10 @@ import TensorKit
 public enum ProcessMeter {
     public struct Measurement: Codable, Equatable, Sendable {
         public var seconds: Double
+        /// The exit status; 128 + N when the child was killed by signal N (as a shell reports it).
         public var exitStatus: Int32
+        /// The signal that ended the child, if one did.
+        public var signal: Int32?
         /// Peak `RssAnon` in bytes; nil where `/proc` does not say.
         public var peakAnonymousBytes: UInt64?
         /// `VmHWM` in bytes; nil where `/proc` does not say.
@@ -59,9 +62,10 @@ public enum ProcessMeter {
             usleep(microseconds)
         }
         process.waitUntilExit()
+        let signal = process.terminationReason == .uncaughtSignal ? process.terminationStatus : nil
         return Measurement(
-            seconds: Date().timeIntervalSince(start), exitStatus: process.terminationStatus,
-            peakAnonymousBytes: peakAnonymous, peakResidentBytes: peakResident)
+            seconds: Date().timeIntervalSince(start), exitStatus: signal.map { 128 + $0 } ?? process.terminationStatus,
+            signal: signal, peakAnonymousBytes: peakAnonymous, peakResidentBytes: peakResident)
     }
 
     /// `RssAnon` and `VmHWM` of a `/proc/PID/status` file, in bytes; nil when it cannot be read (the child
