@@ -41,6 +41,21 @@ final class RuntimeBehaviourTests: XCTestCase {
     }
 
     /// A capture of hidden state 3 runs blocks 0, 1, 2 only, and matches the full run.
+    /// Marking the blocks' weights as read front to back is only a hint to the kernel: the logits are the
+    /// same with it and without it (a 135M model is far below half the memory, so it is off unless asked).
+    func testSequentialReadingChangesNothing() throws {
+        let path = try TestModels.smolLM2()
+        let plain = try LanguageModel.load(path: path)
+        if ProcessInfo.processInfo.environment["ABLITERATE_SEQUENTIAL"] == nil { XCTAssertFalse(plain.weights.readsBlocksSequentially) }
+        setenv("ABLITERATE_SEQUENTIAL", "1", 1)
+        defer { unsetenv("ABLITERATE_SEQUENTIAL") }
+        let sequential = try LanguageModel.load(path: path)
+        XCTAssertTrue(sequential.weights.readsBlocksSequentially)
+        let prompts = [[1, 2, 3, 4, 5], [6, 7]]
+        XCTAssertEqual(try sequential.forward(batch: prompts, logits: .lastToken).logits!.scalars,
+                       try plain.forward(batch: prompts, logits: .lastToken).logits!.scalars)
+    }
+
     func testCaptureStopsAfterTheLastNeededBlock() throws {
         let model = try LoadedModels.smolLM2()
         let prompt = [[1, 9690, 198, 2683, 359, 253, 5356]]

@@ -80,8 +80,8 @@ final class ScreeningObjectiveTests: XCTestCase {
     /// openings (the first version of the objective: ρ 0.714) and by the probability of the unedited model's
     /// own refusal prefix (1, 2, 4, 8 tokens); prints the table, Spearman's ρ and the times. About 16
     /// minutes on 2 quiet cores, so it runs only with ABLITERATE_EXPERIMENTS=1. Asserts that the strongest
-    /// edits bring the objective's score below the unedited model's and that it ranks the plans as
-    /// generation does (ρ > 0.8; measured 0.985).
+    /// edits bring the 8-token score below the unedited model's and that the objective's default (4 tokens)
+    /// ranks the plans as generation does (ρ > 0.8; measured 0.982, and 0.988 on the Gemma organism).
     func testRefusalScoreAgainstGeneratedRefusals() throws {
         guard ProcessInfo.processInfo.environment["ABLITERATE_EXPERIMENTS"] == "1" else {
             throw XCTSkip("an experiment of about 16 minutes: set ABLITERATE_EXPERIMENTS=1")
@@ -112,7 +112,8 @@ final class ScreeningObjectiveTests: XCTestCase {
         let harmful = PromptSet.evenlySpaced(train.harmful, count: 64), harmless = PromptSet.evenlySpaced(train.harmless, count: 64)
         var evaluation = EvaluationOptions()
         evaluation.maxNewTokens = 24
-        let objective = try ScreeningObjective.prepare(session: session, harmful: harmful, harmless: harmless, evaluation: evaluation)
+        let objective = try ScreeningObjective.prepare(
+            session: session, harmful: harmful, harmless: harmless, evaluation: evaluation, prefixLength: 8)
         // The first version's score: the first-token mass of the refusal openings (the refusals' first tokens),
         // over all 64 harmful prompts; and of the openings that open at most a quarter of the greedy harmless answers.
         let openings = Set(objective.refusalPrefixes.map { $0[0] }).sorted()
@@ -186,6 +187,7 @@ final class ScreeningObjectiveTests: XCTestCase {
                          k, Self.spearman(prefixScores[j], counts), Self.spearman(logScores[j], counts)))
         }
         XCTAssertLessThan(prefixScores.last!.min()!, objective.uneditedScore)
-        XCTAssertGreaterThan(Self.spearman(prefixScores.last!, counts), 0.8, "the prefix score must rank plans as generation does")
+        let atDefault = prefixScores[lengths.firstIndex(of: ScreeningObjective.defaultPrefixLength)!]
+        XCTAssertGreaterThan(Self.spearman(atDefault, counts), 0.8, "the objective's score must rank plans as generation does")
     }
 }

@@ -9,11 +9,11 @@ import LanguageModels
 /// - KL: the mean first-token KL(P_unedited ‖ P_edited) on the harmless prompts (as `PlanSearch` and `run`).
 /// - Refusal score: the mean, over the harmful prompts the unedited model refuses, of the probability the
 ///   edited model gives the first `prefixLength` tokens of the unedited model's own greedy refusal,
-///   P(c₀…c_{k−1} | prompt) = Π_j p(c_j | prompt, c_<j), teacher-forced. On the SmolLM2 organism it ranks
-///   16 plans as their generated refusal counts do with Spearman ρ = 0.985 at k = 8 (0.982 at k = 4);
-///   the first-token probability of the refusal openings, the first version of this score, reached 0.714
-///   (Docs/results.md). An edit that makes the model refuse in other words lowers the score without
-///   removing the refusal: the search confirms its short list by generation.
+///   P(c₀…c_{k−1} | prompt) = Π_j p(c_j | prompt, c_<j), teacher-forced. With k = 4 it ranks 16 plans as
+///   their generated refusal counts do with Spearman ρ = 0.982 on the SmolLM2 organism and 0.988 on the
+///   Gemma 3 one; the first-token probability of the refusal openings, the first version of this score,
+///   reached 0.714 on SmolLM2 (Docs/results.md). An edit that makes the model refuse in other words lowers
+///   the score without removing the refusal: the search confirms its short list by generation.
 ///
 /// `prepare` generates once on the unedited model; `score` then costs one forward pass over the refused
 /// harmful prompts (each with k − 1 more tokens) and one over the harmless prompts, with whatever edit the
@@ -26,8 +26,9 @@ public struct ScreeningObjective: Sendable {
         public var klDivergence: Double
     }
 
-    /// The default prefix length: 8 tokens (ρ 0.985 on the organism; 4 gave 0.982, 1 gave 0.714).
-    public static let defaultPrefixLength = 8
+    /// The default prefix length: 4 tokens (ρ 0.982 and 0.988 on the two organisms; 8 tokens gave 0.985
+    /// and 0.969, 1 token 0.714 and 0.967).
+    public static let defaultPrefixLength = 4
 
     public var harmless: [String]
     public var evaluation: EvaluationOptions

@@ -58,13 +58,11 @@ public final class ModelWeights: @unchecked Sendable {
     private let architecture: ModelArchitecture
     private let normPlusOne: Bool
 
-    /// The names of each block's weights (`model.layers.N.…`), by block.
-    private let blockNames: [[String]]
-    /// Whether a forward pass asks the kernel to read the next block's stored weights ahead while it
-    /// computes this one (`prefetch(block:)`). On when the stored weights exceed half the physical memory,
-    /// so that they cannot all stay in the page cache from one pass to the next; `ABLITERATE_PREFETCH=0`
-    /// or `=1` decides instead.
-    public var prefetchesBlocks: Bool
+    /// Whether the blocks' stored weights were marked as read front to back (`MappedFile.adviseSequential`),
+    /// so that the kernel keeps reading them ahead when they cannot all stay in the page cache from one
+    /// forward pass to the next. On when the stored weights exceed half the physical memory;
+    /// `ABLITERATE_SEQUENTIAL=0` or `=1` decides instead.
+    public let readsBlocksSequentially: Bool
 
     init(names: [String], entries: [String: Entry], architecture: ModelArchitecture, fileNames: [String: String] = [:]) {
         self.names = names
@@ -72,30 +70,17 @@ public final class ModelWeights: @unchecked Sendable {
         self.fileNames = fileNames
         self.architecture = architecture
         self.normPlusOne = architecture.definition.recipe.normPlusOne
-        var blocks: [[String]] = []
         var storedBytes = 0
-        for name in names {
-            if case .stored(let t)? = entries[name]?.storage { storedBytes += t.bytes.count }
-            guard name.hasPrefix("model.layers."),
-                  let block = Int(name.dropFirst("model.layers.".count).prefix { $0 != "." }), block >= 0, block < 1 << 16
-            else { continue }
-            while blocks.count <= block { blocks.append([]) }
-            blocks[block].append(name)
+        for case .stored(let t)? in names.map({ entries[$0]?.storage }) { storedBytes += t.bytes.count }
+        switch ProcessInfo.processInfo.environment["ABLITERATE_SEQUENTIAL"] {
+        case "0": readsBlocksSequentially = false
+        case "1": readsBlocksSequentially = true
+        default: readsBlocksSequentially = UInt64(storedBytes) > ProcessInfo.processInfo.physicalMemory / 2
         }
-        blockNames = blocks
-        switch ProcessInfo.processInfo.environment["ABLITERATE_PREFETCH"] {
-        case "0": prefetchesBlocks = false
-        case "1": prefetchesBlocks = true
-        default: prefetchesBlocks = UInt64(storedBytes) > ProcessInfo.processInfo.physicalMemory / 2
-        }
-    }
-
-    /// Starts reading block `block`'s stored weights into the page cache (`MappedFile.willNeed`), when
-    /// `prefetchesBlocks`; weights held in memory (replaced, dense, packed) need nothing.
-    func prefetch(block: Int) {
-        guard prefetchesBlocks, block >= 0, block < blockNames.count else { return }
-        for name in blockNames[block] {
-            if case .stored(let t)? = entries[name]?.storage { MappedFile.willNeed(t.bytes) }
+        if readsBlocksSequentially {
+            for name in names where name.hasPrefix("model.layers.") {
+                if case .stored(let t)? = entries[name]?.storage { MappedFile.adviseSequential(t.bytes) }
+            }
         }
     }
 

@@ -116,9 +116,6 @@ extension LanguageModel {
             residuals[point] = try gatherRows(values, rows: captureRows, point: point, batch: packed, positionsPerSequence: positions.count)
         }
         for layer in 0..<blocksNeeded {
-            // A model larger than the page cache can hold: read the next block (after the last, the first,
-            // for the next pass) from the disk while this one computes.
-            weights.prefetch(block: layer + 1 < c.layerCount ? layer + 1 : 0)
             try captureHidden(layer)
             try block(layer, x: x.pointer, packed: packed, scratch: scratch, tables: tables, cache: cache, slots: slots,
                       captureWrite: points.isEmpty ? nil : captureWrite)
