@@ -193,7 +193,7 @@ public enum AbliterationRun {
         var search: [PlanSearch.Candidate]?
         var screenedPlans: [ProfileSearch.Screened]?
         var front: [String]?
-        var openings: [String]?
+        var refusalPrefixes: [String]?
         let plan: LayerPlan
         let searchHarmful = PromptSet.evenlySpaced(options.harmfulTrain, count: options.searchPrompts)
         let searchHarmless = PromptSet.evenlySpaced(options.harmlessTrain, count: options.searchPrompts)
@@ -213,10 +213,10 @@ public enum AbliterationRun {
             for prefix in objective.refusalPrefixes {
                 prefixCounts[session.tokenizer.decode(prefix, skipSpecialTokens: false), default: 0] += 1
             }
-            openings = prefixCounts.keys.sorted { (prefixCounts[$0]!, $1) > (prefixCounts[$1]!, $0) }
+            refusalPrefixes = prefixCounts.keys.sorted { (prefixCounts[$0]!, $1) > (prefixCounts[$1]!, $0) }
             log(String(format: "  unedited: %d/%d refusals, refusal score %.3f (its own %d-token refusal prefixes, e.g. %@)",
                        objective.uneditedRefusals.refusals, objective.uneditedRefusals.total, objective.uneditedScore,
-                       objective.prefixLength, openings!.prefix(3).map { UserText.sanitized("\"\($0)\"", limit: 80) }.joined(separator: ", ")))
+                       objective.prefixLength, refusalPrefixes!.prefix(3).map { UserText.sanitized("\"\($0)\"", limit: 80) }.joined(separator: ", ")))
             let searcher = options.profileSearch
             log("screening \(searcher.evaluations) profiles with the screening objective (seed \(searcher.seed))")
             let screened = try timed("search") {
@@ -335,7 +335,7 @@ public enum AbliterationRun {
         let report = Report(
             model: path, adapter: adapter, output: output, measurement: measurements.metadata,
             suggestedLayers: analysis.suggestedLayers(), search: search, screened: screenedPlans, front: front,
-            selection: options.plan == nil ? options.selection.description : nil, refusalPrefixes: openings, plan: plan.description,
+            selection: options.plan == nil ? options.selection.description : nil, refusalPrefixes: refusalPrefixes, plan: plan.description,
             method: options.ablation.method, normPreserving: options.ablation.normPreserving, editDirection: editDirection,
             scale: options.ablation.scale,
             targets: options.ablation.targets, edits: writtenEdits, before: RefusalSummary(before), after: RefusalSummary(after),

@@ -18,7 +18,7 @@ public struct PlanSearch: Sendable {
         public var refusals: Int
         public var total: Int
         public var klDivergence: Double
-        /// The cheap first-token refusal score (`ScreeningObjective`), when the search computed one.
+        /// The cheap refusal score (`ScreeningObjective`: the probability of the unedited model's own refusal prefixes), when the search computed one.
         public var refusalScore: Double?
         public var refusalRate: Double { total == 0 ? 0 : Double(refusals) / Double(total) }
 

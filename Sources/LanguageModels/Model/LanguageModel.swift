@@ -111,14 +111,7 @@ public final class LanguageModel: @unchecked Sendable {
 
     /// The log-softmax of the last token's logits of each prompt: (batch, vocab).
     public func lastTokenLogProbabilities(batch: [[Int]]) throws -> Tensor<Float> {
-        guard var logits = try forward(batch: batch, logits: .lastToken).logits else {
-            throw ModelError.invalidInput("no logits computed")
-        }
-        let v = configuration.vocabSize
-        logits.scalars.withUnsafeMutableBufferPointer { p in
-            for r in 0..<batch.count { Self.logSoftmax(p.baseAddress! + r * v, count: v) }
-        }
-        return logits
+        try lastTokensLogProbabilities(batch: batch, count: 1)
     }
 
     /// The log-softmax of the logits of each prompt's last `count` tokens: (batch · count, vocab), rows

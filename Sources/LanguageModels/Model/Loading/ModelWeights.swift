@@ -71,7 +71,7 @@ public final class ModelWeights: @unchecked Sendable {
         self.architecture = architecture
         self.normPlusOne = architecture.definition.recipe.normPlusOne
         var storedBytes = 0
-        for case .stored(let t)? in names.map({ entries[$0]?.storage }) { storedBytes += t.bytes.count }
+        for case .stored(let t) in entries.values.map(\.storage) { storedBytes += t.bytes.count }
         switch ProcessInfo.processInfo.environment["ABLITERATE_SEQUENTIAL"] {
         case "0": readsBlocksSequentially = false
         case "1": readsBlocksSequentially = true
