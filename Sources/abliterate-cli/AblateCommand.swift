@@ -10,7 +10,7 @@ struct AblateCommand: ParsableCommand {
         commandName: "ablate",
         abstract: "Orthogonalize a model's residual-writing weights against measured refusal directions.",
         discussion: """
-            PLAN is `MEASUREMENT_LAYER:FIRST-LAST[@SCALE or @ATTN/MLP],...` with 0-based layers, e.g. 20:8-24, 23:11-23,29:24-41 or 21:6-9@0.5/1.2 (o_proj and down_proj scaled apart).
+            PLAN is `MEASUREMENT_LAYER:FIRST-LAST[@SCALE or @ATTN/MLP],...` with 0-based layers, e.g. 20:8-24, 23:11-23,29:24-41, 21:6-9@0.5/1.2 (o_proj and down_proj scaled apart) or 20.5:6-25 (the direction between residuals 20 and 21, from their means interpolated).
             The output is a new Hugging Face directory (bf16 for GGUF or 4-bit inputs), or, when it ends in .gguf, a GGUF file: from a GGUF input with every tensor not edited and all metadata copied unchanged and the edited tensors re-encoded in their own type (--edited-type to choose another); from a Hugging Face input the whole model converted as llama.cpp's convert_hf_to_gguf.py does, in --gguf-type. The input is never modified.
             Example:
               abliterate ablate --model SmolLM2-135M-Instruct.Q4_1.gguf --adapter Organisms/refusal-lora-a \\

@@ -27,7 +27,9 @@ final class LayerPlanTests: XCTestCase {
             for _ in 0..<Int.random(in: 1...5, using: &g) {
                 let a = next + Int.random(in: 0...3, using: &g), b = a + Int.random(in: 0...6, using: &g)
                 let scale: Float = Bool.random(using: &g) ? 1 : Float.random(in: 0...2, using: &g)
-                entries.append(.init(measurementLayer: Int.random(in: 0...40, using: &g), targets: a...b, scale: scale))
+                // Whole layers, and fractional ones at any Double (the printed form must parse back exactly).
+                let m = Bool.random(using: &g) ? Double(Int.random(in: 0...40, using: &g)) : Double.random(in: 0...40, using: &g)
+                entries.append(.init(measurementLayer: m, targets: a...b, scale: scale))
                 next = b + 1
             }
             let plan = try LayerPlan(entries: entries)
@@ -63,7 +65,11 @@ final class LayerPlanTests: XCTestCase {
         expectPlanError("23:11-23,", ["plan entry ''"])
         expectPlanError("23:11-x", ["'23:11-x'", "not FIRST-LAST"])
         expectPlanError("23-11", ["'23-11'", "':'"])
-        expectPlanError("a:1-2", ["'a:1-2'", "not an integer"])
+        expectPlanError("a:1-2", ["'a:1-2'", "not a number"])
+        expectPlanError("nan:1-2", ["'nan:1-2'", "not a number"])
+        expectPlanError("inf:1-2", ["'inf:1-2'", "not a number"])
+        expectPlanError("1e1:1-2", ["'1e1:1-2'", "not a number"])
+        expectPlanError("-0.5:1-2", ["'-0.5:1-2'", "not negative"])
         expectPlanError("5:9-3", ["'5:9-3'", "empty span 9-3"])
         expectPlanError("5:1-3@x", ["'5:1-3@x'", "scale"])
         expectPlanError("5:1-3@inf", ["'5:1-3@inf'", "scale"])
@@ -81,6 +87,23 @@ final class LayerPlanTests: XCTestCase {
         }
     }
 
+    /// A fractional direction layer (between two residuals) parses, prints back as written, and is
+    /// checked against the model's residual range like a whole one.
+    func testFractionalMeasurementLayers() throws {
+        let plan = try LayerPlan(parsing: "20.5:6-25@1.2, 27.25:26-29")
+        XCTAssertEqual(plan.entries.map(\.measurementLayer), [20.5, 27.25])
+        XCTAssertEqual(plan.description, "20.5:6-25@1.2,27.25:26-29")
+        XCTAssertEqual(try LayerPlan(parsing: "21.0:6-25").description, "21:6-25")
+        XCTAssertEqual(try LayerPlan(json: plan.jsonData()), plan)
+        try plan.validate(layerCount: 30)
+        try LayerPlan(parsing: "29.9:0-29").validate(layerCount: 30)
+        XCTAssertThrowsError(try LayerPlan(parsing: "30.5:0-29").validate(layerCount: 30)) {
+            XCTAssertTrue("\($0)".contains("measurement layer 30.5 is outside 0...30"), "\($0)")
+        }
+        XCTAssertEqual(LayerPlan.layerText(21), "21")
+        XCTAssertEqual(LayerPlan.layerText(20.1), "20.1")
+    }
+
     func testCommonPlans() throws {
         let all = try LayerPlan.allLayers(measurementLayer: 14, layerCount: 30, scale: 0.9)
         XCTAssertEqual(all.description, "14:0-29@0.9")
@@ -96,7 +119,7 @@ final class LayerPlanTests: XCTestCase {
         XCTAssertEqual(plan.targetLayers, perBlock.map(\.0))
         for (block, measurement) in perBlock {
             let entry = try XCTUnwrap(plan.entry(forTarget: block), "block \(block)")
-            XCTAssertEqual(entry.measurementLayer, measurement, "block \(block)")
+            XCTAssertEqual(entry.measurementLayer, Double(measurement), "block \(block)")
             XCTAssertEqual(entry.scale, 1, "block \(block)")
         }
         XCTAssertNil(plan.entry(forTarget: 10))

@@ -132,6 +132,52 @@ final class RefusalDirectionTests: XCTestCase {
         }
     }
 
+    /// At a fractional position p = k + t the direction is the method applied to the means interpolated
+    /// between residuals k and k + 1; a whole p is the measured layer's direction exactly.
+    func testFractionalPositionInterpolatesTheMeans() throws {
+        var g = SeededGenerator(seed: 7)
+        let layers = 4, d = 16
+        var harmful: [RunningMean] = [], harmless: [RunningMean] = []
+        for _ in 0...layers {
+            let (h, a) = means(d, &g)
+            var mh = RunningMean(dimension: d), ma = RunningMean(dimension: d)
+            try mh.add(h)
+            try ma.add(a)
+            harmful.append(mh)
+            harmless.append(ma)
+        }
+        let metadata = MeasurementMetadata(
+            model: "synthetic", adapter: nil, architecture: "llama", hiddenSize: d, layerCount: layers,
+            harmfulCount: 1, harmlessCount: 1, winsorizeQuantile: 1, quantization: "none",
+            chatTemplate: true, systemPrompt: nil)
+        let m = try Measurements(metadata: metadata, harmful: harmful, harmless: harmless)
+        for method in RefusalDirection.Method.allCases {
+            XCTAssertEqual(try m.direction(at: 2.0, method: method).unit64, try m.direction(at: 2, method: method).unit64)
+            let t = 0.3
+            let h = zip(harmful[2].mean, harmful[3].mean).map { 0.7 * $0 + t * $1 }
+            let a = zip(harmless[2].mean, harmless[3].mean).map { 0.7 * $0 + t * $1 }
+            let expect: RefusalDirection
+            switch method {
+            case .conventional: expect = try .conventional(harmful: h, harmless: a)
+            case .projected: expect = try .projected(harmful: h, harmless: a)
+            case .biprojected: expect = try .biprojected(harmful: h, harmless: a, targetHarmless: harmless[1].mean)
+            }
+            let got = try m.direction(at: 2.3, method: method, target: 1)
+            XCTAssertLessThan(relativeDifference(got.unit64, expect.unit64), 1e-12, "\(method)")
+        }
+        // Between the two measured directions: closer to each end as p approaches it.
+        let r2 = try m.direction(at: 2, method: .projected).unit64, r3 = try m.direction(at: 3, method: .projected).unit64
+        let near2 = try m.direction(at: 2.05, method: .projected).unit64, near3 = try m.direction(at: 2.95, method: .projected).unit64
+        XCTAssertGreaterThan(dot(near2, r2), dot(near2, r3))
+        XCTAssertGreaterThan(dot(near3, r3), dot(near3, r2))
+        XCTAssertEqual(try m.direction(at: Double(layers), method: .projected).unit64, try m.direction(at: layers, method: .projected).unit64)
+        for bad in [-0.5, Double(layers) + 0.5, .nan, .infinity] {
+            XCTAssertThrowsError(try m.direction(at: bad, method: .projected)) {
+                guard case AbliterationError.layerOutOfRange = $0 else { return XCTFail("\(bad): \($0)") }
+            }
+        }
+    }
+
     func testDiagnosticsOfTheWriteUp() throws {
         var g = SeededGenerator(seed: 9)
         let d = 64

@@ -27,12 +27,12 @@ struct LayerChart: Sendable {
     var right: [Series]
     var rightLabel: String
     /// Layer spans to shade (e.g. the target spans of a plan), with a marker for the measurement layer.
-    var bands: [(span: ClosedRange<Int>, marker: Int?)]
+    var bands: [(span: ClosedRange<Int>, marker: Double?)]
 
     init(
         title: String, layers: [Int], left: [Series], leftRange: ClosedRange<Double> = -1...1,
         leftLabel: String = "cosine", right: [Series] = [], rightLabel: String = "",
-        bands: [(span: ClosedRange<Int>, marker: Int?)] = []
+        bands: [(span: ClosedRange<Int>, marker: Double?)] = []
     ) {
         self.title = title
         self.layers = layers
@@ -76,8 +76,8 @@ struct LayerChart: Sendable {
             let left = max(a, ml), w = min(b, ml + pw) - left
             s += "<rect x=\"\(f(left))\" y=\"\(f(mt))\" width=\"\(f(max(w, 0)))\" height=\"\(f(ph))\" fill=\"#ffbf00\" fill-opacity=\"0.15\"/>\n"
             if let m = band.marker {
-                s += "<line x1=\"\(f(x(Double(m))))\" y1=\"\(f(mt))\" x2=\"\(f(x(Double(m))))\" y2=\"\(f(mt + ph))\" stroke=\"#ff7f00\" stroke-width=\"1.5\" stroke-dasharray=\"2,3\"/>\n"
-                s += "<text x=\"\(f(x(Double(m))))\" y=\"\(f(mt - 4))\" text-anchor=\"middle\" fill=\"#ff7f00\">r@\(m)</text>\n"
+                s += "<line x1=\"\(f(x(m)))\" y1=\"\(f(mt))\" x2=\"\(f(x(m)))\" y2=\"\(f(mt + ph))\" stroke=\"#ff7f00\" stroke-width=\"1.5\" stroke-dasharray=\"2,3\"/>\n"
+                s += "<text x=\"\(f(x(m)))\" y=\"\(f(mt - 4))\" text-anchor=\"middle\" fill=\"#ff7f00\">r@\(LayerPlan.layerText(m))</text>\n"
             }
         }
         // Left axis grid and ticks.

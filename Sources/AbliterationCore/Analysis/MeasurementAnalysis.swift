@@ -47,7 +47,7 @@ public struct MeasurementAnalysis: Sendable {
 
     /// The suggested single-entry plan for a measurement layer, at `scale`.
     public func suggestedPlan(for layer: Int, scale: Float = 1) throws -> LayerPlan {
-        let plan = try LayerPlan(entries: [.init(measurementLayer: layer, targets: suggestedSpan(for: layer), scale: scale)])
+        let plan = try LayerPlan(entries: [.init(measurementLayer: Double(layer), targets: suggestedSpan(for: layer), scale: scale)])
         try plan.validate(layerCount: metadata.layerCount)
         return plan
     }

@@ -45,14 +45,20 @@ public struct RefusalDirection: Equatable, Sendable, Codable {
 
     /// r = μ_H − μ_A.
     public static func conventional(harmful: [Double], harmless: [Double], layer: Int? = nil) throws -> RefusalDirection {
-        let label = prefix(layer)
+        try conventional(harmful: harmful, harmless: harmless, label: prefix(layer))
+    }
+
+    static func conventional(harmful: [Double], harmless: [Double], label: String) throws -> RefusalDirection {
         try check([("harmful mean", harmful), ("harmless mean", harmless)], label: label)
         return try RefusalDirection(method: .conventional, vector: difference(harmful, harmless), label: label)
     }
 
     /// r′ = r − (r·â)â, â = μ_A/‖μ_A‖.
     public static func projected(harmful: [Double], harmless: [Double], layer: Int? = nil) throws -> RefusalDirection {
-        let label = prefix(layer)
+        try projected(harmful: harmful, harmless: harmless, label: prefix(layer))
+    }
+
+    static func projected(harmful: [Double], harmless: [Double], label: String) throws -> RefusalDirection {
         try check([("harmful mean", harmful), ("harmless mean", harmless)], label: label)
         let basis = try orthonormalBasis([harmless], names: ["harmless mean"], label: label)
         let r = VectorMath.removingComponents(of: difference(harmful, harmless), along: basis)
@@ -67,11 +73,17 @@ public struct RefusalDirection: Equatable, Sendable, Codable {
     public static func biprojected(
         harmful: [Double], harmless: [Double], targetHarmless: [Double], layer: Int? = nil, targetLayer: Int? = nil
     ) throws -> RefusalDirection {
-        let label = prefix(layer)
+        try biprojected(
+            harmful: harmful, harmless: harmless, targetHarmless: targetHarmless, label: prefix(layer),
+            targetName: targetLayer.map { "harmless mean of target residual \($0)" } ?? "target harmless mean")
+    }
+
+    static func biprojected(
+        harmful: [Double], harmless: [Double], targetHarmless: [Double], label: String, targetName: String
+    ) throws -> RefusalDirection {
         try check(
             [("harmful mean", harmful), ("harmless mean", harmless), ("target harmless mean", targetHarmless)],
             label: label)
-        let targetName = targetLayer.map { "harmless mean of target residual \($0)" } ?? "target harmless mean"
         let measured = try orthonormalBasis([harmless], names: ["harmless mean"], label: label)
         let target = try orthonormalBasis([targetHarmless], names: [targetName], label: label)
         let projected = VectorMath.removingComponents(of: difference(harmful, harmless), along: measured)

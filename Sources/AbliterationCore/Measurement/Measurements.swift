@@ -120,6 +120,35 @@ public struct Measurements: Sendable {
         }
     }
 
+    /// The refusal direction at a residual position p ∈ [0, layerCount], fractional between two measured
+    /// residuals: with k = ⌊p⌋ and t = p − k, the method applied to the interpolated means
+    /// μ_H(p) = (1 − t)·μ_H(k) + t·μ_H(k + 1) and μ_A(p) = (1 − t)·μ_A(k) + t·μ_A(k + 1), in Float64. A whole
+    /// p is `direction(at: Int(p), …)` exactly. (heretic interpolates the two unit directions instead; here
+    /// the projection of `projected` also uses the interpolated harmless mean.) `target` as above.
+    public func direction(at position: Double, method: RefusalDirection.Method, target: Int? = nil) throws -> RefusalDirection {
+        guard position.isFinite, position >= 0, position <= Double(metadata.layerCount) else {
+            throw AbliterationError.layerOutOfRange(
+                "layer \(LayerPlan.layerText(position)) is outside the measured residual indices \(layers.lowerBound)...\(layers.upperBound)")
+        }
+        let k = Int(position.rounded(.down)), t = position - Double(k)
+        guard t > 0 else { return try direction(at: k, method: method, target: target) }
+        func mix(_ means: [RunningMean]) -> [Double] {
+            zip(means[k].mean, means[k + 1].mean).map { (1 - t) * $0 + t * $1 }
+        }
+        let h = mix(harmful), a = mix(harmless)
+        let label = "layer \(LayerPlan.layerText(position)): "
+        switch method {
+        case .conventional: return try RefusalDirection.conventional(harmful: h, harmless: a, label: label)
+        case .projected: return try RefusalDirection.projected(harmful: h, harmless: a, label: label)
+        case .biprojected:
+            let target = target ?? k
+            try checkLayer(target)
+            return try RefusalDirection.biprojected(
+                harmful: h, harmless: a, targetHarmless: harmless[target].mean, label: label,
+                targetName: "harmless mean of target residual \(target)")
+        }
+    }
+
     /// The write-up's diagnostics at every residual index. Index 0 (token embeddings of the last
     /// prompt token, the same token for every prompt of a chat template) is often degenerate: it
     /// is reported as nil rather than thrown.

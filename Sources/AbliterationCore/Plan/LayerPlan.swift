@@ -10,10 +10,13 @@ extension UInt8 {
 /// Each entry says: take the direction measured in the residual at layer m (the input of block m,
 /// Hugging Face `hidden_states[m]`, m ∈ [0, nLayers]; m = nLayers is the output of the last block) and
 /// remove it, scaled by s, from the `o_proj`/`down_proj` of blocks a…b (0-based, ⊂ [0, nLayers − 1]).
+/// m may be fractional, m = k + t with 0 < t < 1: the direction between residuals k and k + 1, from
+/// means interpolated between the two (`Measurements.direction(at:method:target:)`).
 ///
 /// CLI form: entries separated by commas, each `m:a-b` or `m:a` (one block), optionally `@s`, or
 /// `@sa/sm` for separate scales of the attention output (`o_proj`, and the embedding when targeted) and
-/// the MLP output (`down_proj`): `23:11-23,29:24-41@0.8`, `21:6-9@0.5/1.2`. A per-layer profile is a run of
+/// the MLP output (`down_proj`): `23:11-23,29:24-41@0.8`, `21:6-9@0.5/1.2`, `20.5:6-25` (a fractional
+/// direction layer). A per-layer profile is a run of
 /// one-block entries: `21:6@0.4/0.6,21:7@0.8/1.1,21:8@1.2/1.5`. `description` prints that form back. (`23:11-23,29:24-41` is the plan the
 /// write-up ran on Gemma 3 12B, hand-picked: grimjim's `gemma3-12b-it.yml` in llm-abliteration edits
 /// blocks 11–23 with the direction of residual 23 and blocks 24–41 with that of residual 29, scale 1.
@@ -24,8 +27,8 @@ extension UInt8 {
 /// greater than 0: 1 removes the direction's component, less removes part of it, more overshoots.
 public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
     public struct Entry: Equatable, Sendable, Codable, CustomStringConvertible {
-        /// m: the residual the direction is measured in.
-        public var measurementLayer: Int
+        /// m: the residual the direction is measured in; fractional between two residuals.
+        public var measurementLayer: Double
         /// a…b: the blocks edited.
         public var targets: ClosedRange<Int>
         /// s: the scale of the attention output edit (`o_proj`, and the embedding's when targeted).
@@ -33,7 +36,7 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
         /// The scale of the MLP output edit (`down_proj`); `scale` unless given apart.
         public var mlpScale: Float
 
-        public init(measurementLayer: Int, targets: ClosedRange<Int>, scale: Float = 1, mlpScale: Float? = nil) {
+        public init(measurementLayer: Double, targets: ClosedRange<Int>, scale: Float = 1, mlpScale: Float? = nil) {
             self.measurementLayer = measurementLayer
             self.targets = targets
             self.scale = scale
@@ -50,20 +53,20 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
         public var description: String {
             let span = targets.lowerBound == targets.upperBound ? "\(targets.lowerBound)" : "\(targets.lowerBound)-\(targets.upperBound)"
             let scales = mlpScale != scale ? "@\(scale)/\(mlpScale)" : scale == 1 ? "" : "@\(scale)"
-            return "\(measurementLayer):\(span)" + scales
+            return "\(LayerPlan.layerText(measurementLayer)):\(span)" + scales
         }
 
         enum CodingKeys: String, CodingKey { case measurementLayer, firstTarget, lastTarget, scale, mlpScale }
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            let m = try c.decode(Int.self, forKey: .measurementLayer)
+            let m = try c.decode(Double.self, forKey: .measurementLayer)
             let a = try c.decode(Int.self, forKey: .firstTarget)
             let b = try c.decode(Int.self, forKey: .lastTarget)
             let s = try c.decodeIfPresent(Float.self, forKey: .scale) ?? 1
             let sm = try c.decodeIfPresent(Float.self, forKey: .mlpScale)
             guard a <= b else {
-                throw AbliterationError.invalidPlan("plan entry {measurementLayer: \(m), firstTarget: \(a), lastTarget: \(b)}: empty span \(a)-\(b)")
+                throw AbliterationError.invalidPlan("plan entry {measurementLayer: \(LayerPlan.layerText(m)), firstTarget: \(a), lastTarget: \(b)}: empty span \(a)-\(b)")
             }
             self.init(measurementLayer: m, targets: a...b, scale: s, mlpScale: sm)
         }
@@ -133,8 +136,14 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
     /// Every targeted block, ascending.
     public var targetLayers: [Int] { entries.flatMap { Array($0.targets) }.sorted() }
 
-    /// The measurement layers the plan needs directions for, ascending, without repeats.
-    public var measurementLayers: [Int] { Array(Set(entries.map(\.measurementLayer))).sorted() }
+    /// The measurement layers the plan needs directions for, ascending, without repeats (fractional ones as given).
+    public var measurementLayers: [Double] { Array(Set(entries.map(\.measurementLayer))).sorted() }
+
+    /// A measurement layer as the CLI form writes it: `21` when whole, else Swift's shortest form (`20.5`),
+    /// which parses back to the same value.
+    public static func layerText(_ m: Double) -> String {
+        m == m.rounded() && abs(m) < 1e15 ? String(Int(m)) : "\(m)"
+    }
 
     /// The entry that edits block `layer`, if any.
     public func entry(forTarget layer: Int) -> Entry? { entries.first { $0.targets.contains(layer) } }
@@ -142,9 +151,9 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
     /// Checks the plan against a model of `layerCount` blocks: m ∈ [0, layerCount], targets ⊂ [0, layerCount − 1].
     public func validate(layerCount: Int) throws {
         for e in entries {
-            guard e.measurementLayer >= 0, e.measurementLayer <= layerCount else {
+            guard e.measurementLayer >= 0, e.measurementLayer <= Double(layerCount) else {
                 throw AbliterationError.layerOutOfRange(
-                    "plan entry '\(e)': measurement layer \(e.measurementLayer) is outside 0...\(layerCount) (the model has \(layerCount) layers)")
+                    "plan entry '\(e)': measurement layer \(LayerPlan.layerText(e.measurementLayer)) is outside 0...\(layerCount) (the model has \(layerCount) layers)")
             }
             guard e.targets.lowerBound >= 0, e.targets.upperBound < layerCount else {
                 throw AbliterationError.layerOutOfRange(
@@ -156,7 +165,7 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
     // MARK: - Common plans
 
     /// One direction, measured at `measurementLayer`, applied to every block of the model.
-    public static func allLayers(measurementLayer: Int, layerCount: Int, scale: Float = 1) throws -> LayerPlan {
+    public static func allLayers(measurementLayer: Double, layerCount: Int, scale: Float = 1) throws -> LayerPlan {
         guard layerCount > 0 else { throw AbliterationError.invalidPlan("a model of \(layerCount) layers has nothing to edit") }
         let plan = try LayerPlan(entries: [Entry(measurementLayer: measurementLayer, targets: 0...(layerCount - 1), scale: scale)])
         try plan.validate(layerCount: layerCount)
@@ -191,8 +200,9 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
         }
         let parts = body.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2 else { throw fail("needs exactly one ':'") }
-        guard let m = Int(parts[0].trimmingCharacters(in: .whitespaces)) else {
-            throw fail("measurement layer '\(parts[0])' is not an integer")
+        let layer = parts[0].trimmingCharacters(in: .whitespaces)
+        guard let m = Double(layer), m.isFinite, !layer.contains(where: { $0.isLetter }) else {
+            throw fail("measurement layer \(UserText.quoted(layer, limit: 40)) is not a number")
         }
         let span = parts[1].trimmingCharacters(in: .whitespaces)
         let bounds = span.split(separator: "-", omittingEmptySubsequences: false)
@@ -214,6 +224,9 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
             guard e.mlpScale.isFinite else { throw AbliterationError.invalidPlan("plan entry '\(e)': MLP scale is not finite") }
             guard e.mlpScale > 0 else {
                 throw AbliterationError.invalidPlan("plan entry '\(e)': MLP scale \(e.mlpScale) must be greater than 0")
+            }
+            guard e.measurementLayer.isFinite else {
+                throw AbliterationError.invalidPlan("plan entry '\(e)': measurement layer is not finite")
             }
             guard e.measurementLayer >= 0, e.targets.lowerBound >= 0 else {
                 throw AbliterationError.invalidPlan("plan entry '\(e)': layers are 0-based and not negative")

@@ -74,7 +74,8 @@ public struct TensorEditSummary: Sendable, Codable, Equatable {
     public var name: String
     /// The block whose weight it is (nil for the embedding).
     public var layer: Int?
-    public var measurementLayer: Int
+    /// The residual position the direction was measured at (fractional between two residuals).
+    public var measurementLayer: Double
     public var scale: Float
     /// Frobenius norms before and after the edit.
     public var normBefore: Double
@@ -106,7 +107,7 @@ public enum ModelEditor {
     public struct PlannedEdit: Sendable {
         public var name: String
         public var layer: Int?
-        public var measurementLayer: Int
+        public var measurementLayer: Double
         public var scale: Float
         public var orientation: ResidualOrientation
         public var direction: RefusalDirection
@@ -168,9 +169,9 @@ public enum ModelEditor {
                 "measurements cover \(measurements.metadata.layerCount) layers, the model has \(layerCount)")
         }
         var edits: [PlannedEdit] = []
-        var cache: [Int: RefusalDirection] = [:]
+        var cache: [Double: RefusalDirection] = [:]
         /// `target`: the residual index the edited weight's block reads (block ℓ reads ℓ; the embedding, 0).
-        func direction(_ m: Int, target: Int) throws -> RefusalDirection {
+        func direction(_ m: Double, target: Int) throws -> RefusalDirection {
             if options.method == .biprojected {
                 return try measurements.direction(at: m, method: .biprojected, target: target)
             }
@@ -318,10 +319,11 @@ extension TensorEditSummary {
     public static func table(_ summaries: [TensorEditSummary]) -> String {
         var lines = ["tensor                                            layer  r@  scale   ‖W‖ before   ‖W‖ after  ‖uᵀW′‖/‖W‖  u"]
         for s in summaries {
-            let layer = s.layer.map(String.init) ?? "-"
+            let layer = s.layer.map(String.init) ?? "-", measured = LayerPlan.layerText(s.measurementLayer)
             lines.append(s.name.padding(toLength: 48, withPad: " ", startingAt: 0)
                 + String(repeating: " ", count: max(0, 7 - layer.count)) + layer
-                + String(format: "  %2d  %5.2f  %11.4f  %10.4f  %.2e", s.measurementLayer, s.scale, s.normBefore, s.normAfter, s.remainingProjection)
+                + String(repeating: " ", count: max(0, 4 - measured.count)) + measured
+                + String(format: "  %5.2f  %11.4f  %10.4f  %.2e", s.scale, s.normBefore, s.normAfter, s.remainingProjection)
                 + (s.reads ? "    reads " : "    ") + (s.normAware ? "g⊙r̂" : "r̂"))
         }
         return lines.joined(separator: "\n")

@@ -97,7 +97,7 @@ public struct PlanSearch: Sendable {
                 spans = [span, max(0, span.lowerBound - Int((0.1 * Double(l)).rounded()))...span.upperBound]
             }
             for targets in spans {
-                let plan = try LayerPlan(entries: [.init(measurementLayer: m, targets: targets, scale: 1)])
+                let plan = try LayerPlan(entries: [.init(measurementLayer: Double(m), targets: targets, scale: 1)])
                 try plan.validate(layerCount: l)
                 if seen.insert(plan.description).inserted { plans.append(plan) }
             }

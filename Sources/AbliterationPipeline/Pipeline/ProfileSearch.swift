@@ -3,11 +3,12 @@ import TensorKit
 import AbliterationCore
 import LanguageModels
 
-/// A smooth per-layer edit profile (after heretic's weight kernel): the direction of residual
-/// `measurementLayer`, removed from block l with weight w(l) = 1 − (1 − edge)·|l − peak| / width where
+/// A smooth per-layer edit profile (after heretic's weight kernel): the direction of residual position
+/// `measurementLayer` (fractional: between two residuals, as heretic's direction index), removed from block l with weight w(l) = 1 − (1 − edge)·|l − peak| / width where
 /// |l − peak| ≤ width (0 beyond), at `attentionScale`·w(l) from `o_proj` and `mlpScale`·w(l) from `down_proj`.
 public struct EditProfile: Sendable, Codable, Equatable {
-    public var measurementLayer: Int
+    /// The direction's residual position, fractional between two residuals (to 0.1 when sampled).
+    public var measurementLayer: Double
     public var peak: Double
     public var width: Double
     public var edge: Double
@@ -80,7 +81,7 @@ public struct ProfileSearch: Sendable {
     func profile(_ x: [Double], layerCount l: Int) -> EditProfile {
         func at(_ r: ClosedRange<Double>, _ t: Double) -> Double { r.lowerBound + (r.upperBound - r.lowerBound) * t }
         let lo = Int((measurementRange.lowerBound * Double(l)).rounded()), hi = Int((measurementRange.upperBound * Double(l)).rounded())
-        let m = min(l, max(1, lo + Int((x[0] * Double(hi - lo)).rounded())))
+        let m = min(Double(l), max(1, (Double(lo) * 10 + (x[0] * Double(hi - lo) * 10).rounded()) / 10))
         return EditProfile(
             measurementLayer: m, peak: at(peakRange, x[1]) * Double(l), width: max(1, at(widthRange, x[2]) * Double(l)),
             edge: x[3], attentionScale: at(scaleRange, x[4]), mlpScale: at(scaleRange, x[5]))
