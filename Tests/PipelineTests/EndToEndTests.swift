@@ -44,6 +44,29 @@ final class EndToEndTests: XCTestCase {
         }
     }
 
+    /// The report's Pareto front: the search's plans no other beats on both refusals and KL, reaching
+    /// from the chosen plan down to its weaker scales (×0.25, ×0.5, ×0.75, each scored).
+    func testRunReportsTheParetoFrontOfItsSearch() throws {
+        let r = try OrganismRun.outcome().report
+        let search = try XCTUnwrap(r.search), front = try XCTUnwrap(r.front)
+        let chosen = try LayerPlan(parsing: r.plan)
+        for f in PlanSearch.frontFactors {
+            let weaker = try LayerPlan(entries: chosen.entries.map { $0.scaled(by: f) }).description
+            XCTAssertTrue(search.contains { $0.plan == weaker }, "\(weaker) scored")
+        }
+        let onFront = search.filter { front.contains($0.plan) }
+        XCTAssertEqual(onFront.count, front.count)
+        for p in onFront {
+            XCTAssertFalse(search.contains { $0.refusals <= p.refusals && $0.klDivergence < p.klDivergence
+                || $0.refusals < p.refusals && $0.klDivergence <= p.klDivergence }, "\(p.plan) is dominated")
+        }
+        for c in search where !front.contains(c.plan) {
+            XCTAssertTrue(onFront.contains { $0.refusals <= c.refusals && $0.klDivergence <= c.klDivergence }, "\(c.plan) should be on the front")
+        }
+        XCTAssertTrue(front.contains(r.plan) || search.contains { $0.plan == r.plan }, "the chosen plan was scored")
+        XCTAssertLessThan(onFront.map(\.klDivergence).min()!, search.first { $0.plan == r.plan }!.klDivergence, "the front reaches below the chosen plan's KL")
+    }
+
     func testSavedModelHasEditedTensorsOrthogonalAndTheRestUnchanged() throws {
         let outcome = try OrganismRun.outcome()
         let saved = try ModelSession.load(path: outcome.output)

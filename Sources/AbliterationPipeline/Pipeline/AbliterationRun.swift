@@ -293,6 +293,31 @@ public enum AbliterationRun {
                 candidates.append(contentsOf: tried.map(\.plan))
                 scored.append(contentsOf: tried.map(\.candidate))
             }
+            // The front: the best plan at weaker scales too, so that the reported Pareto front reaches low KL
+            // (and a --max-kl cap below every candidate's KL has plans to choose from).
+            if options.candidates == nil {
+                let best = candidates[options.selection.choose(scored)]
+                let known = Set(candidates.map(\.description))
+                let weaker = try PlanSearch.frontFactors.map { f in try LayerPlan(entries: best.entries.map { $0.scaled(by: f) }) }
+                    .filter { !known.contains($0.description) }
+                if !weaker.isEmpty {
+                    let more = try timed("search") {
+                        try searcher.run(
+                            session: session, measurements: measurements, candidates: weaker, options: options.ablation,
+                            baseline: searchBaseline, progress: { _, _, c in
+                            log("  front \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
+                        }, stepProgress: progress)
+                    }
+                    candidates.append(contentsOf: weaker)
+                    scored.append(contentsOf: more.candidates)
+                }
+            }
+            let frontIndices = PlanSearch.front(scored)
+            front = frontIndices.map { scored[$0].plan }
+            log("Pareto front (refusals vs KL on the search prompts):")
+            for i in frontIndices {
+                log(String(format: "  %d/%d refusals, KL %.4f: %@", scored[i].refusals, scored[i].total, scored[i].klDivergence, scored[i].plan))
+            }
             chosen = options.selection.choose(scored)
             search = scored
             plan = candidates[chosen]

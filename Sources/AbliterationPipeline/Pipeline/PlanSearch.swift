@@ -177,6 +177,16 @@ public struct PlanSearch: Sendable {
         return tried
     }
 
+    /// The factors at which `run` also scores the plan its grid search chose, so that the Pareto front it
+    /// reports reaches from that plan down to edits that barely move the model (low KL, most refusals kept).
+    public static let frontFactors: [Float] = [0.25, 0.5, 0.75]
+
+    /// The candidates not dominated in (refusals, KL) (both lower is better; of equal points the first),
+    /// ascending by refusals.
+    public static func front(_ results: [Candidate]) -> [Int] {
+        ProfileSearch.paretoFront(results.map { (Double($0.refusals), $0.klDivergence) })
+    }
+
     /// Lowest KL among candidates at or under the refusal target; otherwise fewest refusals, then lowest KL.
     public func choose(_ results: [Candidate]) -> Int { Selection.maxRefusals(refusalTarget).choose(results) }
 }
