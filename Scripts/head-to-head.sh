@@ -6,7 +6,7 @@
 # WORK: a new directory for the edited models and the results.
 # BASELINE: the unedited model both tools edited, as a Hugging Face directory (e.g. the organism merged
 #   by `abliterate convert MODEL.gguf --adapter ADAPTER --dtype F32 --output organism`).
-# OURS_RUN_DIR: an `abliterate run` output directory (report.json, measurements.safetensors). Every plan of
+# OURS_RUN_DIR: an `abliterate run` output directory (or - to score heretic's front only) (report.json, measurements.safetensors). Every plan of
 #   its search that no other plan of the search beats on both refusals and KL (the search's own front, on
 #   its training prompts) is written with `abliterate ablate --dtype F32` from BASELINE and evaluated.
 # HERETIC_FRONT_DIR: what Scripts/heretic-front.py wrote (front.json, trial-N/).
@@ -24,7 +24,10 @@ printf 'tool\tplan\tsearch_refusals\tsearch_kl\ttest_refusals\ttest_total\ttest_
 
 evaluate() {  # tool, label, search refusals, search KL, model dir
     local json
-    json=$("$bin" eval --model "$5" --baseline "$baseline" --json 2>/dev/null)
+    if ! json=$("$bin" eval --model "$5" --baseline "$baseline" --json 2>"$work/eval.err"); then
+        echo "head-to-head: abliterate eval --model $5 failed: $(tail -n 1 "$work/eval.err")" >&2
+        exit 1
+    fi
     python3 - "$1" "$2" "$3" "$4" "$json" >> "$results" <<'EOF'
 import json, sys
 tool, label, sr, skl, text = sys.argv[1:]
@@ -35,7 +38,8 @@ EOF
 }
 
 # Our search's front (refusals, then KL, each kept when its KL beats every plan with fewer refusals).
-python3 - "$ours/report.json" > "$work/ours-front.tsv" <<'EOF'
+touch "$work/ours-front.tsv"
+[ "$ours" = - ] || python3 - "$ours/report.json" > "$work/ours-front.tsv" <<'EOF'
 import json, sys
 report = json.load(open(sys.argv[1]))
 best = float("inf")
@@ -47,17 +51,21 @@ EOF
 n=0
 while IFS=$'\t' read -r plan sr skl; do
     n=$((n + 1))
-    "$bin" ablate --model "$baseline" --measurements "$ours/measurements.safetensors" --plan "$plan" \
-        --dtype F32 --output "$work/ours-$n" > /dev/null 2>&1
+    if ! "$bin" ablate --model "$baseline" --measurements "$ours/measurements.safetensors" --plan "$plan" \
+        --dtype F32 --output "$work/ours-$n" > "$work/ablate.log" 2>&1; then
+        echo "head-to-head: abliterate ablate --plan $plan failed: $(tail -n 1 "$work/ablate.log")" >&2
+        exit 1
+    fi
     evaluate abliterate "$plan" "$sr" "$skl" "$work/ours-$n"
     rm -rf "$work/ours-$n"
 done < "$work/ours-front.tsv"
 
 if [ -n "$heretic" ]; then
     python3 - "$heretic/front.json" > "$work/heretic-front.tsv" <<'EOF'
-import json, sys
+import json, os, sys
 for t in json.load(open(sys.argv[1]))["front"]:
-    print(f"trial {t['trial']}\t{t['refusals']}/{t['evaluation_prompts']}\t{t['kl_divergence']:.4f}\t{t['path']}")
+    path = os.path.join(os.path.dirname(sys.argv[1]), f"trial-{t['trial']}")
+    print(f"trial {t['trial']}\t{t['refusals']}/{t['evaluation_prompts']}\t{t['kl_divergence']:.4f}\t{path}")
 EOF
     while IFS=$'\t' read -r trial sr skl path; do
         evaluate heretic "$trial" "$sr" "$skl" "$path"

@@ -60,6 +60,20 @@ final class ProfileSearchTests: XCTestCase {
         XCTAssertTrue(short.allSatisfy { front.contains($0) && a[$0].refusalScore <= 0.5 })
     }
 
+    /// heretic's per-layer scope in the plan grammar: block ℓ against the direction of residual ℓ + 1.
+    func testOwnDirectionsEditEachBlockAgainstItsOutputsDirection() throws {
+        let plan = try PlanSearch.ownDirections(27...29, layerCount: 30, scale: 1.5)
+        XCTAssertEqual(plan.description, "28:27@1.5,29:28@1.5,30:29@1.5")
+        for l in 27...29 { XCTAssertEqual(plan.entry(forTarget: l)?.measurementLayer, Double(l + 1)) }
+        XCTAssertThrowsError(try PlanSearch.ownDirections(27...30, layerCount: 30))
+        XCTAssertEqual(PlanSearch.front([
+            .init(plan: "a", refusals: 10, total: 48, klDivergence: 0.05),
+            .init(plan: "b", refusals: 12, total: 48, klDivergence: 0.06),
+            .init(plan: "c", refusals: 1, total: 48, klDivergence: 0.20),
+            .init(plan: "d", refusals: 1, total: 48, klDivergence: 0.18),
+        ]), [3, 0])
+    }
+
     func testSelectionRules() {
         let c: [PlanSearch.Candidate] = [
             .init(plan: "a", refusals: 10, total: 64, klDivergence: 0.05),

@@ -280,12 +280,15 @@ public enum AbliterationRun {
             }
             // Refinement: the smallest scale of the best plan that reaches the target, when it misses it.
             // The best plan is the selection's (under --max-kl, the fewest refusals within the KL cap), so
-            // that a cap refines a plan it can keep.
+            // that a cap refines a plan it can keep, among the one-direction spans: the per-block
+            // directions of `ownDirections` stop removing refusals well before any target as their scale grows.
             chosen = options.selection.choose(scored)
-            if options.candidates == nil, scored[chosen].refusalRate > options.refusalTarget {
+            let spans = scored.indices.filter { candidates[$0].entries.count == 1 }
+            if options.candidates == nil, scored[chosen].refusalRate > options.refusalTarget, !spans.isEmpty {
+                let best = spans[options.selection.choose(spans.map { scored[$0] })]
                 let tried = try timed("search") {
                     try searcher.refine(
-                        candidates[chosen], session: session, measurements: measurements, options: options.ablation,
+                        candidates[best], session: session, measurements: measurements, options: options.ablation,
                         baseline: searchBaseline, progress: { c in
                         log("  refinement \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
                     }, stepProgress: progress)

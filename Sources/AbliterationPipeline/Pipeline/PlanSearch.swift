@@ -76,7 +76,8 @@ public struct PlanSearch: Sendable {
 
     /// The default candidates: for the two best-separating layers of the analysis and the residuals at
     /// 60%, 65% and 70% of the depth, the suggested span and one reaching 10% of the depth further down,
-    /// at scale 1 (duplicates dropped). `run` then refines the best of them by its scale (`refine`) when
+    /// at scale 1 (duplicates dropped); then the blocks from 50%, 60% and 70% of the depth to the last,
+    /// each against its own output's direction (`ownDirections`). `run` then refines the best of them by its scale (`refine`) when
     /// it misses the refusal target.
     ///
     /// With `reading` (an edit of the weights that read the residual, `EditTarget.readers`), the span of
@@ -102,7 +103,26 @@ public struct PlanSearch: Sendable {
                 if seen.insert(plan.description).inserted { plans.append(plan) }
             }
         }
+        if !reading {
+            for f in [0.5, 0.6, 0.7] {
+                let first = Int((f * Double(l)).rounded())
+                guard first >= 0, first < l else { continue }
+                let plan = try ownDirections(first...(l - 1), layerCount: l)
+                if seen.insert(plan.description).inserted { plans.append(plan) }
+            }
+        }
         return plans
+    }
+
+    /// Each block of `blocks` edited against the direction of the residual it writes, its output
+    /// (block ℓ with the direction measured at residual ℓ + 1: `16:15,17:16,…`), at `scale`: heretic's
+    /// "per layer" direction scope. On the SmolLM2 organism the late blocks edited this way remove about
+    /// two thirds of the refusals at half the KL of one direction over an early span, and no scale removes
+    /// the rest (Docs/results.md): they fill the middle of the Pareto front, not its low-refusal end.
+    public static func ownDirections(_ blocks: ClosedRange<Int>, layerCount: Int, scale: Float = 1) throws -> LayerPlan {
+        let plan = try LayerPlan(entries: blocks.map { .init(measurementLayer: Double($0 + 1), targets: $0...$0, scale: scale) })
+        try plan.validate(layerCount: layerCount)
+        return plan
     }
 
     /// The unedited model's first-token log-probabilities on the harmless search prompts, the reference
