@@ -300,18 +300,25 @@ public enum AbliterationRun {
             // (and a --max-kl cap below every candidate's KL has plans to choose from).
             if options.candidates == nil {
                 let best = candidates[options.selection.choose(scored)]
-                let known = Set(candidates.map(\.description))
-                let weaker = try PlanSearch.frontFactors.map { f in try LayerPlan(entries: best.entries.map { $0.scaled(by: f) }) }
-                    .filter { !known.contains($0.description) }
-                if !weaker.isEmpty {
+                var ladders = [(best, PlanSearch.frontFactors)]
+                // And the per-block plan of the front with the lowest KL, weaker and stronger: the middle of the front.
+                if let own = PlanSearch.front(scored).filter({ candidates[$0].entries.count > 1 })
+                    .min(by: { scored[$0].klDivergence < scored[$1].klDivergence }) {
+                    ladders.append((candidates[own], PlanSearch.ownDirectionFrontFactors))
+                }
+                var known = Set(candidates.map(\.description))
+                let ladder = try ladders.flatMap { plan, factors in
+                    try factors.map { f in try LayerPlan(entries: plan.entries.map { $0.scaled(by: f) }) }
+                }.filter { known.insert($0.description).inserted }
+                if !ladder.isEmpty {
                     let more = try timed("search") {
                         try searcher.run(
-                            session: session, measurements: measurements, candidates: weaker, options: options.ablation,
+                            session: session, measurements: measurements, candidates: ladder, options: options.ablation,
                             baseline: searchBaseline, progress: { _, _, c in
                             log("  front \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
                         }, stepProgress: progress)
                     }
-                    candidates.append(contentsOf: weaker)
+                    candidates.append(contentsOf: ladder)
                     scored.append(contentsOf: more.candidates)
                 }
             }
