@@ -98,11 +98,10 @@ final class RefusalDirectionTests: XCTestCase {
         }
     }
 
-    /// `Measurements.direction(at:method:target:)` takes the target's harmless mean from residual index
-    /// `target` (no target: the measurement index itself, i.e. projected).
-    func testMeasurementsBiprojectAgainstTheTargetResidual() throws {
-        var g = SeededGenerator(seed: 6)
-        let layers = 5, d = 24
+    /// Measurements of `layers` blocks (residuals 0…layers), one random harmful and harmless vector each.
+    func syntheticMeasurements(layers: Int, hiddenSize d: Int, seed: UInt64) throws
+        -> (Measurements, harmful: [RunningMean], harmless: [RunningMean]) {
+        var g = SeededGenerator(seed: seed)
         var harmful: [RunningMean] = [], harmless: [RunningMean] = []
         for _ in 0...layers {
             let (h, a) = means(d, &g)
@@ -116,7 +115,14 @@ final class RefusalDirectionTests: XCTestCase {
             model: "synthetic", adapter: nil, architecture: "llama", hiddenSize: d, layerCount: layers,
             harmfulCount: 1, harmlessCount: 1, winsorizeQuantile: 1, quantization: "none",
             chatTemplate: true, systemPrompt: nil)
-        let m = try Measurements(metadata: metadata, harmful: harmful, harmless: harmless)
+        return (try Measurements(metadata: metadata, harmful: harmful, harmless: harmless), harmful, harmless)
+    }
+
+    /// `Measurements.direction(at:method:target:)` takes the target's harmless mean from residual index
+    /// `target` (no target: the measurement index itself, i.e. projected).
+    func testMeasurementsBiprojectAgainstTheTargetResidual() throws {
+        let layers = 5
+        let (m, harmful, harmless) = try syntheticMeasurements(layers: layers, hiddenSize: 24, seed: 6)
         let projected = try m.direction(at: 3, method: .projected)
         XCTAssertLessThan(relativeDifference(try m.direction(at: 3, method: .biprojected).unit64, projected.unit64), 1e-12)
         XCTAssertLessThan(relativeDifference(try m.direction(at: 3, method: .biprojected, target: 3).unit64, projected.unit64), 1e-12)
@@ -135,22 +141,8 @@ final class RefusalDirectionTests: XCTestCase {
     /// At a fractional position p = k + t the direction is the method applied to the means interpolated
     /// between residuals k and k + 1; a whole p is the measured layer's direction exactly.
     func testFractionalPositionInterpolatesTheMeans() throws {
-        var g = SeededGenerator(seed: 7)
-        let layers = 4, d = 16
-        var harmful: [RunningMean] = [], harmless: [RunningMean] = []
-        for _ in 0...layers {
-            let (h, a) = means(d, &g)
-            var mh = RunningMean(dimension: d), ma = RunningMean(dimension: d)
-            try mh.add(h)
-            try ma.add(a)
-            harmful.append(mh)
-            harmless.append(ma)
-        }
-        let metadata = MeasurementMetadata(
-            model: "synthetic", adapter: nil, architecture: "llama", hiddenSize: d, layerCount: layers,
-            harmfulCount: 1, harmlessCount: 1, winsorizeQuantile: 1, quantization: "none",
-            chatTemplate: true, systemPrompt: nil)
-        let m = try Measurements(metadata: metadata, harmful: harmful, harmless: harmless)
+        let layers = 4
+        let (m, harmful, harmless) = try syntheticMeasurements(layers: layers, hiddenSize: 16, seed: 7)
         for method in RefusalDirection.Method.allCases {
             XCTAssertEqual(try m.direction(at: 2.0, method: method).unit64, try m.direction(at: 2, method: method).unit64)
             let t = 0.3

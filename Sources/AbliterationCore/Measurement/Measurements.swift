@@ -108,16 +108,9 @@ public struct Measurements: Sendable {
     /// given 0). Without `target` it is `layer`, where biprojected equals projected.
     public func direction(at layer: Int, method: RefusalDirection.Method, target: Int? = nil) throws -> RefusalDirection {
         try checkLayer(layer)
-        let h = harmful[layer].mean, a = harmless[layer].mean
-        switch method {
-        case .conventional: return try RefusalDirection.conventional(harmful: h, harmless: a, layer: layer)
-        case .projected: return try RefusalDirection.projected(harmful: h, harmless: a, layer: layer)
-        case .biprojected:
-            let t = target ?? layer
-            try checkLayer(t)
-            return try RefusalDirection.biprojected(
-                harmful: h, harmless: a, targetHarmless: harmless[t].mean, layer: layer, targetLayer: t)
-        }
+        return try direction(
+            harmful: harmful[layer].mean, harmless: harmless[layer].mean, label: RefusalDirection.prefix(layer),
+            method: method, target: target ?? layer)
     }
 
     /// The refusal direction at a residual position p ∈ [0, layerCount], fractional between two measured
@@ -135,13 +128,19 @@ public struct Measurements: Sendable {
         func mix(_ means: [RunningMean]) -> [Double] {
             zip(means[k].mean, means[k + 1].mean).map { (1 - t) * $0 + t * $1 }
         }
-        let h = mix(harmful), a = mix(harmless)
-        let label = "layer \(LayerPlan.layerText(position)): "
+        return try direction(
+            harmful: mix(harmful), harmless: mix(harmless), label: "layer \(LayerPlan.layerText(position)): ",
+            method: method, target: target ?? k)
+    }
+
+    /// The direction of `method` from two means; `biprojected` against the harmless mean of residual `target`.
+    private func direction(
+        harmful h: [Double], harmless a: [Double], label: String, method: RefusalDirection.Method, target: Int
+    ) throws -> RefusalDirection {
         switch method {
         case .conventional: return try RefusalDirection.conventional(harmful: h, harmless: a, label: label)
         case .projected: return try RefusalDirection.projected(harmful: h, harmless: a, label: label)
         case .biprojected:
-            let target = target ?? k
             try checkLayer(target)
             return try RefusalDirection.biprojected(
                 harmful: h, harmless: a, targetHarmless: harmless[target].mean, label: label,

@@ -76,7 +76,7 @@ public struct PlanSearch: Sendable {
 
     /// The default candidates: for the two best-separating layers of the analysis and the residuals at
     /// 60%, 65% and 70% of the depth, the suggested span and one reaching 10% of the depth further down,
-    /// at scale 1 (duplicates dropped); then the blocks from 60% and 70% of the depth to the last,
+    /// at scale 1 (duplicates dropped); then the blocks from 70% of the depth to the last,
     /// each against its own output's direction (`ownDirections`). `run` then refines the best of them by its scale (`refine`) when
     /// it misses the refusal target.
     ///
@@ -104,7 +104,7 @@ public struct PlanSearch: Sendable {
             }
         }
         if !reading {
-            for f in [0.6, 0.7] {
+            for f in [0.7] {
                 let first = Int((f * Double(l)).rounded())
                 guard first >= 0, first < l else { continue }
                 let plan = try ownDirections(first...(l - 1), layerCount: l)
@@ -198,12 +198,13 @@ public struct PlanSearch: Sendable {
     }
 
     /// The factors at which `run` also scores the plan its grid search chose, so that the Pareto front it
-    /// reports reaches from that plan down to edits that barely move the model (low KL, most refusals kept).
-    public static let frontFactors: [Float] = [0.25, 0.5, 0.75]
+    /// reports reaches from that plan towards edits that barely move the model (low KL, most refusals kept).
+    public static let frontFactors: [Float] = [0.5, 0.75]
 
     /// The factors at which `run` also scores the per-block (`ownDirections`) plan of the front with the
-    /// lowest KL: the middle of the front, between the chosen plan and the unedited model.
-    public static let ownDirectionFrontFactors: [Float] = [0.5, 0.75, 1.5]
+    /// lowest KL, ×0.25 to ×0.75 in eighths and ×1.5: the middle and the weak end of the front, between the
+    /// chosen plan and the unedited model, where heretic's front was denser than ours (Docs/results.md).
+    public static let ownDirectionFrontFactors: [Float] = [0.25, 0.375, 0.5, 0.625, 0.75, 1.5]
 
     /// The candidates not dominated in (refusals, KL) (both lower is better; of equal points the first),
     /// ascending by refusals.
