@@ -74,6 +74,24 @@ final class ProfileSearchTests: XCTestCase {
         ]), [3, 0])
     }
 
+    /// After the grid: the chosen plan at ×0.5 and ×0.75, and the per-block plan of the front with the
+    /// lowest KL from ×0.25 to ×1.5; nothing scored twice.
+    func testFrontLadder() throws {
+        let plans = try ["21:6-25", "21:6-25@1.25", "21:6-25@0.625"].map { try LayerPlan(parsing: $0) }
+            + [try PlanSearch.ownDirections(27...29, layerCount: 30), try PlanSearch.ownDirections(25...29, layerCount: 30)]
+        let scored: [PlanSearch.Candidate] = [
+            .init(plan: plans[0].description, refusals: 16, total: 48, klDivergence: 0.11),
+            .init(plan: plans[1].description, refusals: 1, total: 48, klDivergence: 0.19),
+            .init(plan: plans[2].description, refusals: 36, total: 48, klDivergence: 0.04),
+            .init(plan: plans[3].description, refusals: 17, total: 48, klDivergence: 0.05),
+            .init(plan: plans[4].description, refusals: 20, total: 48, klDivergence: 0.06),  // dominated
+        ]
+        let ladder = try PlanSearch.frontLadder(plans, scored: scored, selection: .maxRefusals(0.05)).map(\.description)
+        XCTAssertEqual(ladder, ["21:6-25@0.9375"] + PlanSearch.ownDirectionFrontFactors.map { f in
+            (27...29).map { "\($0 + 1):\($0)@\(f)" }.joined(separator: ",") })
+        XCTAssertThrowsError(try PlanSearch.frontLadder(plans, scored: Array(scored.prefix(2)), selection: .maxRefusals(0.05)))
+    }
+
     func testSelectionRules() {
         let c: [PlanSearch.Candidate] = [
             .init(plan: "a", refusals: 10, total: 64, klDivergence: 0.05),

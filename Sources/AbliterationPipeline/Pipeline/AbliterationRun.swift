@@ -299,17 +299,7 @@ public enum AbliterationRun {
             // The front: the best plan at weaker scales too, so that the reported Pareto front reaches low KL
             // (and a --max-kl cap below every candidate's KL has plans to choose from).
             if options.candidates == nil {
-                let best = candidates[options.selection.choose(scored)]
-                var ladders = [(best, PlanSearch.frontFactors)]
-                // And the per-block plan of the front with the lowest KL, weaker and stronger: the middle of the front.
-                if let own = PlanSearch.front(scored).filter({ candidates[$0].entries.count > 1 })
-                    .min(by: { scored[$0].klDivergence < scored[$1].klDivergence }) {
-                    ladders.append((candidates[own], PlanSearch.ownDirectionFrontFactors))
-                }
-                var known = Set(candidates.map(\.description))
-                let ladder = try ladders.flatMap { plan, factors in
-                    try factors.map { f in try LayerPlan(entries: plan.entries.map { $0.scaled(by: f) }) }
-                }.filter { known.insert($0.description).inserted }
+                let ladder = try PlanSearch.frontLadder(candidates, scored: scored, selection: options.selection)
                 if !ladder.isEmpty {
                     let more = try timed("search") {
                         try searcher.run(

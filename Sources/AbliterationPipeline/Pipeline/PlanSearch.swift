@@ -206,6 +206,26 @@ public struct PlanSearch: Sendable {
     /// chosen plan and the unedited model, where heretic's front was denser than ours (Docs/results.md).
     public static let ownDirectionFrontFactors: [Float] = [0.25, 0.375, 0.5, 0.625, 0.75, 1.5]
 
+    /// The plans `run` scores after its grid search so that the front it reports reaches from the chosen
+    /// plan to edits that barely move the model: the plan `selection` picks from `scored` at `frontFactors`
+    /// of its scales, and the per-block plan (more than one entry) of the front with the lowest KL at
+    /// `ownDirectionFrontFactors`; plans already among `candidates` are left out. `scored[i]` is the score
+    /// of `candidates[i]`.
+    public static func frontLadder(_ candidates: [LayerPlan], scored: [Candidate], selection: Selection) throws -> [LayerPlan] {
+        guard !candidates.isEmpty, candidates.count == scored.count else {
+            throw AbliterationError.invalidPlan("plan search: \(candidates.count) candidates for \(scored.count) scores")
+        }
+        var ladders = [(candidates[selection.choose(scored)], frontFactors)]
+        if let own = front(scored).filter({ candidates[$0].entries.count > 1 })
+            .min(by: { scored[$0].klDivergence < scored[$1].klDivergence }) {
+            ladders.append((candidates[own], ownDirectionFrontFactors))
+        }
+        var known = Set(candidates.map(\.description))
+        return try ladders.flatMap { plan, factors in
+            try factors.map { f in try LayerPlan(entries: plan.entries.map { $0.scaled(by: f) }) }
+        }.filter { known.insert($0.description).inserted }
+    }
+
     /// The candidates not dominated in (refusals, KL) (both lower is better; of equal points the first),
     /// ascending by refusals.
     public static func front(_ results: [Candidate]) -> [Int] {
