@@ -68,7 +68,8 @@ final class LayerPlanTests: XCTestCase {
         expectPlanError("a:1-2", ["'a:1-2'", "not a number"])
         expectPlanError("nan:1-2", ["'nan:1-2'", "not a number"])
         expectPlanError("inf:1-2", ["'inf:1-2'", "not a number"])
-        expectPlanError("1e1:1-2", ["'1e1:1-2'", "not a number"])
+        expectPlanError("0x1p3:1-2", ["'0x1p3:1-2'", "not a number"])
+        expectPlanError("1e:1-2", ["'1e:1-2'", "not a number"])
         expectPlanError("-0.5:1-2", ["'-0.5:1-2'", "not negative"])
         expectPlanError("5:9-3", ["'5:9-3'", "empty span 9-3"])
         expectPlanError("5:1-3@x", ["'5:1-3@x'", "scale"])
@@ -102,6 +103,13 @@ final class LayerPlanTests: XCTestCase {
         }
         XCTAssertEqual(LayerPlan.layerText(21), "21")
         XCTAssertEqual(LayerPlan.layerText(20.1), "20.1")
+        // Very large and very small layers print with an exponent, and parse back (the fuzzer's finding:
+        // 9223372036854775 printed as 9.223372036854775e+15 and was refused).
+        for m in [9223372036854775.0, 1e-5, 1e300] {
+            let p = try LayerPlan(entries: [.init(measurementLayer: m, targets: 0...1)])
+            XCTAssertEqual(try LayerPlan(parsing: p.description), p, p.description)
+        }
+        XCTAssertEqual(try LayerPlan(parsing: "1e1:0-2").entries[0].measurementLayer, 10)
     }
 
     func testCommonPlans() throws {

@@ -139,8 +139,8 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
     /// The measurement layers the plan needs directions for, ascending, without repeats (fractional ones as given).
     public var measurementLayers: [Double] { Array(Set(entries.map(\.measurementLayer))).sorted() }
 
-    /// A measurement layer as the CLI form writes it: `21` when whole, else Swift's shortest form (`20.5`),
-    /// which parses back to the same value.
+    /// A measurement layer as the CLI form writes it: `21` when whole, else Swift's shortest form (`20.5`,
+    /// `1e-05`, `9.2e+15`), which parses back to the same value.
     public static func layerText(_ m: Double) -> String {
         m == m.rounded() && abs(m) < 1e15 ? String(Int(m)) : "\(m)"
     }
@@ -201,7 +201,9 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
         let parts = body.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2 else { throw fail("needs exactly one ':'") }
         let layer = parts[0].trimmingCharacters(in: .whitespaces)
-        guard let m = Double(layer), m.isFinite, !layer.contains(where: { $0.isLetter }) else {
+        // Decimal digits, sign, point and exponent only (as `layerText` prints): no "nan", "inf" or hex.
+        let decimal = !layer.isEmpty && layer.allSatisfy { $0.isASCII && ($0.isNumber || "+-.eE".contains($0)) }
+        guard decimal, let m = Double(layer), m.isFinite else {
             throw fail("measurement layer \(UserText.quoted(layer, limit: 40)) is not a number")
         }
         let span = parts[1].trimmingCharacters(in: .whitespaces)
