@@ -128,7 +128,8 @@ final class FormatEquivalenceTests: XCTestCase {
         let nearChanged = [2, 7, 31, 9, 10, 11]
         // One prompt per forward pass, so that each token sits in the same row of every matrix product:
         // within one batch the same position of two prompts lies in different rows, which BLAS may sum in
-        // another order (OpenBLAS's Zen kernels do; bits then differ by rounding, not by what is attended).
+        // another order (OpenBLAS's Haswell kernels did, on an AMD EPYC with OPENBLAS_CORETYPE=Haswell set:
+        // bits then differ by rounding, not by what is attended).
         func lastHiddenStates(_ tokens: [Int]) throws -> (block0: [Float], block5: [Float]) {
             let out = try model.forward(batch: [tokens], capture: .hiddenStates([1, 6]))
             return (Array(out.residuals[.hiddenState(1)]!.row(0)), Array(out.residuals[.hiddenState(6)]!.row(0)))
