@@ -51,7 +51,7 @@ final class EndToEndTests: XCTestCase {
         let search = try XCTUnwrap(r.search), front = try XCTUnwrap(r.front)
         let chosen = try LayerPlan(parsing: r.plan)
         for f in PlanSearch.frontFactors {
-            let weaker = try LayerPlan(entries: chosen.entries.map { $0.scaled(by: f) }).description
+            let weaker = try chosen.scaled(by: f).description
             XCTAssertTrue(search.contains { $0.plan == weaker }, "\(weaker) scored")
         }
         let onFront = search.filter { front.contains($0.plan) }

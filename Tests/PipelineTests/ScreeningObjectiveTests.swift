@@ -137,7 +137,7 @@ final class ScreeningObjectiveTests: XCTestCase {
         var rows: [String] = []
         for base in places {
             for scale in scales {
-                let plan = try LayerPlan(entries: try LayerPlan(parsing: base).entries.map { $0.scaled(by: scale) })
+                let plan = try LayerPlan(parsing: base).scaled(by: scale)
                 let (score, prefix, refusals, cheap, generated) = try ModelEditor.withPlan(
                     plan, measurements: measurements, options: options, model: session.model
                 ) { () throws -> ((refusalScore: Double, distinctive: Double, klDivergence: Double), [(Double, Double)], Int, Double, Double) in

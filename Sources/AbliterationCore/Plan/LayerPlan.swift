@@ -130,6 +130,11 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
         return try encoder.encode(self)
     }
 
+    /// The plan with every entry's scales multiplied by `factor`.
+    public func scaled(by factor: Float) throws -> LayerPlan {
+        try LayerPlan(entries: entries.map { $0.scaled(by: factor) })
+    }
+
     /// The CLI form.
     public var description: String { entries.map(\.description).joined(separator: ",") }
 

@@ -195,6 +195,14 @@ public enum AbliterationRun {
         var front: [String]?
         var refusalPrefixes: [String]?
         let plan: LayerPlan
+        /// The plans of `scored` on its Pareto front (refusals vs KL), logged.
+        func paretoFront(_ scored: [PlanSearch.Candidate]) -> [String] {
+            log("Pareto front (refusals vs KL on the search prompts):")
+            return PlanSearch.front(scored).map { i in
+                log(String(format: "  %d/%d refusals, KL %.4f: %@", scored[i].refusals, scored[i].total, scored[i].klDivergence, scored[i].plan))
+                return scored[i].plan
+            }
+        }
         let searchHarmful = PromptSet.evenlySpaced(options.harmfulTrain, count: options.searchPrompts)
         let searchHarmless = PromptSet.evenlySpaced(options.harmlessTrain, count: options.searchPrompts)
         if let fixed = options.plan {
@@ -250,12 +258,7 @@ public enum AbliterationRun {
                 confirmed.append(c)
                 plans.append(candidatePlan)
             }
-            let frontIndices = ProfileSearch.paretoFront(confirmed.map { (Double($0.refusals), $0.klDivergence) })
-            front = frontIndices.map { confirmed[$0].plan }
-            log("Pareto front (refusals vs KL on the search prompts):")
-            for i in frontIndices {
-                log(String(format: "  %d/%d refusals, KL %.4f: %@", confirmed[i].refusals, confirmed[i].total, confirmed[i].klDivergence, confirmed[i].plan))
-            }
+            front = paretoFront(confirmed)
             let chosen = options.selection.choose(confirmed)
             search = confirmed
             plan = plans[chosen]
@@ -312,12 +315,7 @@ public enum AbliterationRun {
                     scored.append(contentsOf: more.candidates)
                 }
             }
-            let frontIndices = PlanSearch.front(scored)
-            front = frontIndices.map { scored[$0].plan }
-            log("Pareto front (refusals vs KL on the search prompts):")
-            for i in frontIndices {
-                log(String(format: "  %d/%d refusals, KL %.4f: %@", scored[i].refusals, scored[i].total, scored[i].klDivergence, scored[i].plan))
-            }
+            front = paretoFront(scored)
             chosen = options.selection.choose(scored)
             search = scored
             plan = candidates[chosen]

@@ -103,13 +103,10 @@ public struct PlanSearch: Sendable {
                 if seen.insert(plan.description).inserted { plans.append(plan) }
             }
         }
-        if !reading {
-            for f in [0.7] {
-                let first = Int((f * Double(l)).rounded())
-                guard first >= 0, first < l else { continue }
-                let plan = try ownDirections(first...(l - 1), layerCount: l)
-                if seen.insert(plan.description).inserted { plans.append(plan) }
-            }
+        let first = Int((0.7 * Double(l)).rounded())
+        if !reading, first < l {
+            let plan = try ownDirections(first...(l - 1), layerCount: l)
+            if seen.insert(plan.description).inserted { plans.append(plan) }
         }
         return plans
     }
@@ -181,7 +178,7 @@ public struct PlanSearch: Sendable {
         var refinement = refinement
         var tried: [(plan: LayerPlan, candidate: Candidate)] = []
         while let factor = refinement.next {
-            let scaled = try LayerPlan(entries: plan.entries.map { $0.scaled(by: factor) })
+            let scaled = try plan.scaled(by: factor)
             let scored = try run(
                 session: session, measurements: measurements, candidates: [scaled], options: options, baseline: baseline,
                 stepProgress: stepProgress.map { handler in { report in
@@ -222,7 +219,7 @@ public struct PlanSearch: Sendable {
         }
         var known = Set(candidates.map(\.description))
         return try ladders.flatMap { plan, factors in
-            try factors.map { f in try LayerPlan(entries: plan.entries.map { $0.scaled(by: f) }) }
+            try factors.map { try plan.scaled(by: $0) }
         }.filter { known.insert($0.description).inserted }
     }
 
