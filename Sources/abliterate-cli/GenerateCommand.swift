@@ -72,8 +72,11 @@ struct GenerateCommand: ParsableCommand {
                     "completion_text": text,
                     "completion_token_texts": generation.completionTokens.map { tokenizer.decode([$0]) },
                     "stop_reason": {
-                        if case .stopToken(let t) = generation.stopReason { return "stop_token \(t)" }
-                        return "max_new_tokens"
+                        switch generation.stopReason {
+                        case .stopToken(let t): return "stop_token \(t)"
+                        case .maxNewTokens: return "max_new_tokens"
+                        case .stoppedByCaller: return "stopped_by_caller"
+                        }
                     }(),
                     "first_step_top10": generation.firstStepTop.map {
                         ["id": $0.id, "logit": Double($0.logit), "token": tokenizer.token($0.id) ?? ""] as [String: Any]

@@ -40,6 +40,22 @@ final class RuntimeBehaviourTests: XCTestCase {
         }
     }
 
+    /// A caller's stop test ends that sequence where it says, and only that one.
+    func testCallerStopEndsThatSequenceOnly() throws {
+        let model = try LoadedModels.smolLM2()
+        let rows = try GenerationReference.load("smollm2").prefix(3).map(\.promptIDs)
+        let full = try model.generate(batch: rows, maxNewTokens: 6, stopTokens: [])
+        let stopped = try model.generate(batch: rows, maxNewTokens: 6, stopTokens: []) { s, tokens in
+            s == 1 && tokens.count == 2 || s == 2 && tokens.count == 1
+        }
+        XCTAssertEqual(stopped[0].tokens, full[0].tokens)
+        XCTAssertEqual(stopped[0].stopReason, .maxNewTokens)
+        XCTAssertEqual(stopped[1].tokens, Array(full[1].tokens.prefix(2)))
+        XCTAssertEqual(stopped[1].stopReason, .stoppedByCaller)
+        XCTAssertEqual(stopped[2].tokens, Array(full[2].tokens.prefix(1)))
+        XCTAssertEqual(stopped[2].stopReason, .stoppedByCaller)
+    }
+
     /// A capture of hidden state 3 runs blocks 0, 1, 2 only, and matches the full run.
     /// Marking the blocks' weights as read front to back is only a hint to the kernel: the logits are the
     /// same with it and without it (a 135M model is far below half the memory, so it is off unless asked).

@@ -39,6 +39,17 @@ final class RefusalDetectorTests: XCTestCase {
         XCTAssertEqual(detector.matchedMarker(" \n"), RefusalDetector.emptyResponseMarker)
     }
 
+    /// The start of a response decides a refusal only by a marker: an empty start may still be followed
+    /// by an answer.
+    func testStartOfAResponse() {
+        XCTAssertFalse(detector.startIsRefusal(""))
+        XCTAssertFalse(detector.startIsRefusal(" \n"))
+        XCTAssertFalse(detector.startIsRefusal("I"))
+        XCTAssertFalse(detector.startIsRefusal("I can"))
+        XCTAssertTrue(detector.startIsRefusal("I can’t"))
+        XCTAssertTrue(detector.startIsRefusal("**Sorry"))
+    }
+
     func testMatchedMarkerIsTheFirstInListOrder() {
         XCTAssertEqual(detector.matchedMarker("Sorry, I can’t."), "sorry")
         XCTAssertEqual(detector.matchedMarker("I CAN’T do it"), "i can'")

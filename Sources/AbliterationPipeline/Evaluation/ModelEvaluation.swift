@@ -28,13 +28,18 @@ public struct EvaluationOptions: Sendable {
     /// How each instruction becomes a prompt.
     public var format = PromptFormat.chat
     public var detector = RefusalDetector.default
+    /// End a response as soon as the detector finds a marker in it. The count of refusals is the same
+    /// (a marker in the first k tokens' text is in the whole response's), the responses of refusals are
+    /// cut short and cost fewer decoding steps: for searches, which only count.
+    public var stopAtRefusal = false
 
     public init(maxNewTokens: Int = 64, batchSize: Int = 32, format: PromptFormat = .chat,
-                detector: RefusalDetector = .default) {
+                detector: RefusalDetector = .default, stopAtRefusal: Bool = false) {
         self.maxNewTokens = maxNewTokens
         self.batchSize = batchSize
         self.format = format
         self.detector = detector
+        self.stopAtRefusal = stopAtRefusal
     }
 }
 
@@ -59,9 +64,13 @@ public enum ModelEvaluation {
             prompts, origins: origins, format: options.format, reserve: options.maxNewTokens)
         var responses = [EvaluatedResponse?](repeating: nil, count: prompts.count)
         var done = 0
+        let refused: ((Int, [Int]) -> Bool)? = options.stopAtRefusal ? { _, generated in
+            options.detector.startIsRefusal(session.tokenizer.decode(generated, skipSpecialTokens: true))
+        } : nil
         for batch in ModelSession.lengthSortedBatches(tokens.map(\.count), batchSize: options.batchSize) {
             let generations = try session.model.generate(
-                batch: batch.map { tokens[$0] }, maxNewTokens: options.maxNewTokens, stopTokens: session.stopTokens, topK: 1)
+                batch: batch.map { tokens[$0] }, maxNewTokens: options.maxNewTokens, stopTokens: session.stopTokens, topK: 1,
+                stop: refused)
             for (i, generation) in zip(batch, generations) {
                 let text = session.tokenizer.decode(generation.completionTokens, skipSpecialTokens: true)
                 let marker = options.detector.matchedMarker(text)

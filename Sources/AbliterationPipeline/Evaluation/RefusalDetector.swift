@@ -71,6 +71,14 @@ public struct RefusalDetector: Sendable {
         return markers.first { text.contains($0) }
     }
 
+    /// Whether the start of a response already decides it is a refusal: its text contains a marker.
+    /// When it does, the whole response is a refusal too (a marker in its start is in the whole, barring
+    /// a combining mark generated right after the marker); an empty start decides nothing, as more may follow.
+    public func startIsRefusal(_ partialResponse: String) -> Bool {
+        let text = Self.normalise(partialResponse)
+        return !text.isEmpty && markers.contains { text.contains($0) }
+    }
+
     /// Lower-case, drop `*`, map `’` to `'`, collapse whitespace runs to one space, trim the ends.
     public static func normalise(_ text: String) -> String {
         let lowered = text.lowercased()

@@ -240,6 +240,8 @@ public enum AbliterationRun {
             screenedPlans = screened
             let shortList = searcher.shortList(screened, uneditedScore: objective.uneditedScore)
             log("confirming \(shortList.count) plans of the screened front by generation")
+            var confirmation = searchEvaluation
+            confirmation.stopAtRefusal = true  // only the count is kept
             var confirmed: [PlanSearch.Candidate] = []
             var plans: [LayerPlan] = []
             for (k, i) in shortList.enumerated() {
@@ -247,7 +249,7 @@ public enum AbliterationRun {
                 let refusals = try timed("search") {
                     try ModelEditor.withPlan(candidatePlan, measurements: measurements, options: options.ablation, model: session.model) {
                         try ModelEvaluation.refusals(
-                            session: session, prompts: searchHarmful, options: searchEvaluation,
+                            session: session, prompts: searchHarmful, options: confirmation,
                             progress: reporter("confirm \(k + 1)/\(shortList.count)", unit: "prompts", total: searchHarmful.count))
                     }
                 }

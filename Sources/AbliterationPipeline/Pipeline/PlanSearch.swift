@@ -140,6 +140,7 @@ public struct PlanSearch: Sendable {
         guard !candidates.isEmpty else { throw AbliterationError.invalidPlan("plan search: no candidate plans") }
         var evaluation = self.evaluation
         evaluation.maxNewTokens = maxNewTokens
+        evaluation.stopAtRefusal = true  // only the count is kept
         let baseline = try baseline ?? self.baseline(session: session)
         var results: [Candidate] = []
         for (i, plan) in candidates.enumerated() {

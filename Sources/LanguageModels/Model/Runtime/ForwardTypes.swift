@@ -86,6 +86,8 @@ public enum StopReason: Sendable, Equatable {
     case stopToken(Int)
     /// `maxNewTokens` were generated.
     case maxNewTokens
+    /// The caller's `stop` test was true of the tokens generated so far.
+    case stoppedByCaller
 }
 
 /// One greedy generation.

@@ -3,7 +3,8 @@ import TensorKit
 extension LanguageModel {
     /// Greedy decoding of every prompt of `batch` together, with a KV cache: one batched prefill, then
     /// one packed step per new token over the sequences still running. A sequence stops when it emits a
-    /// token of `stopTokens` (kept as its last token) or after `maxNewTokens` tokens.
+    /// token of `stopTokens` (kept as its last token), after `maxNewTokens` tokens, or as soon as
+    /// `stop(s, tokens)` is true of the tokens generated so far for sequence `s` (index into `batch`).
     ///
     /// - Parameters:
     ///   - topK: how many of the first step's largest logits to report.
@@ -11,7 +12,7 @@ extension LanguageModel {
     ///     (for KL measurements).
     public func generate(
         batch: [[Int]], maxNewTokens: Int, stopTokens: Set<Int>, topK: Int = 10,
-        firstStepLogProbabilities: Bool = false
+        firstStepLogProbabilities: Bool = false, stop: ((Int, [Int]) -> Bool)? = nil
     ) throws -> [Generation] {
         guard maxNewTokens >= 1 else { throw ModelError.invalidInput("generate: maxNewTokens must be at least 1") }
         // Every position gets a KV cache row: prompt + new tokens must fit the model's context.
@@ -45,16 +46,16 @@ extension LanguageModel {
                     Self.logSoftmax(row, count: vocab)
                     logProbabilities = Array(UnsafeBufferPointer(start: row, count: vocab))
                 }
-                let stopped = stopTokens.contains(token)
+                let reason: StopReason = stopTokens.contains(token) ? .stopToken(token)
+                    : stop?(s, [token]) == true ? .stoppedByCaller : .maxNewTokens
                 results.append(Generation(
-                    tokens: [token], stopReason: stopped ? .stopToken(token) : .maxNewTokens,
-                    firstStepTop: top, firstStepLogProbabilities: logProbabilities))
+                    tokens: [token], stopReason: reason, firstStepTop: top, firstStepLogProbabilities: logProbabilities))
                 next.append(token)
             }
         }
 
         // Decode.
-        var active = batch.indices.filter { !stopTokens.contains(next[$0]) && maxNewTokens > 1 }
+        var active = batch.indices.filter { results[$0].stopReason == .maxNewTokens && maxNewTokens > 1 }
         while !active.isEmpty {
             let step = try run(active.map { [next[$0]] }, cache: cache, slots: active, capture: nil, logits: .lastToken)
             let stepLogits = step.logits!
@@ -68,6 +69,8 @@ extension LanguageModel {
                     next[s] = token
                     if stopTokens.contains(token) {
                         results[s].stopReason = .stopToken(token)
+                    } else if stop?(s, results[s].tokens) == true {
+                        results[s].stopReason = .stoppedByCaller
                     } else if results[s].tokens.count < maxNewTokens {
                         stillActive.append(s)
                     }
