@@ -8,7 +8,8 @@
 #   by `abliterate convert MODEL.gguf --adapter ADAPTER --dtype F32 --output organism`).
 # OURS_RUN_DIR: an `abliterate run` output directory (or - to score heretic's front only) (report.json, measurements.safetensors). Every plan of
 #   its search that no other plan of the search beats on both refusals and KL (the search's own front, on
-#   its training prompts) is written with `abliterate ablate --dtype F32` from BASELINE and evaluated.
+#   its training prompts) is written with `abliterate ablate --dtype F32` from BASELINE, with the run's edit
+#   options (targets, method, edit direction, scale), and evaluated.
 # HERETIC_FRONT_DIR: what Scripts/heretic-front.py wrote (front.json, trial-N/).
 #
 # Each model: `abliterate eval --model M --baseline BASELINE` on the built-in test prompts (131 harmful,
@@ -48,11 +49,24 @@ for c in sorted(report["search"], key=lambda c: (c["refusals"], c["klDivergence"
         best = c["klDivergence"]
         print(f"{c['plan']}\t{c['refusals']}/{c['total']}\t{c['klDivergence']:.4f}")
 EOF
+# The run's edit options (targets, method, edit direction, norm preservation, global scale), so that
+# each plan is written as the run scored it (e.g. a Gemma run with --targets inputs).
+edit_options=()
+[ "$ours" = - ] || mapfile -t edit_options < <(python3 - "$ours/report.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("--targets"); print(",".join(r["targets"]))
+print("--method"); print(r["method"])
+print("--edit-direction"); print(r["editDirection"])
+print("--scale"); print(r["scale"])
+if r["normPreserving"]: print("--norm-preserving")
+EOF
+)
 n=0
 while IFS=$'\t' read -r plan sr skl; do
     n=$((n + 1))
     if ! "$bin" ablate --model "$baseline" --measurements "$ours/measurements.safetensors" --plan "$plan" \
-        --dtype F32 --output "$work/ours-$n" > "$work/ablate.log" 2>&1; then
+        "${edit_options[@]}" --dtype F32 --output "$work/ours-$n" > "$work/ablate.log" 2>&1; then
         echo "head-to-head: abliterate ablate --plan $plan failed: $(tail -n 1 "$work/ablate.log")" >&2
         exit 1
     fi

@@ -137,6 +137,16 @@ final class LayerPlanTests: XCTestCase {
 
     /// `@ATTN/MLP` gives the o_proj and down_proj edits their own scales; it prints back, round-trips
     /// through JSON (`mlpScale`, written only when it differs) and scales together.
+    func testScaleMidpoint() throws {
+        let a = try LayerPlan(parsing: "22:21@0.375,23:22@0.375"), b = try LayerPlan(parsing: "22:21@0.5,23:22@0.5")
+        XCTAssertEqual(try a.scaleMidpoint(b)?.description, "22:21@0.4375,23:22@0.4375")
+        XCTAssertEqual(try LayerPlan(parsing: "20.5:6-25@1/2").scaleMidpoint(LayerPlan(parsing: "20.5:6-25@2/1"))?.description,
+                       "20.5:6-25@1.5")
+        XCTAssertNil(try a.scaleMidpoint(LayerPlan(parsing: "22:21@0.5,23:23@0.5")), "another span")
+        XCTAssertNil(try a.scaleMidpoint(LayerPlan(parsing: "21:21@0.5,23:22@0.5")), "another measurement layer")
+        XCTAssertNil(try a.scaleMidpoint(LayerPlan(parsing: "22:21@0.5")), "another entry count")
+    }
+
     func testSeparateAttentionAndMLPScales() throws {
         let plan = try LayerPlan(parsing: "21:6@0.4/0.6,21:7-9@0.812/1.1,22:10-12@1.25")
         XCTAssertEqual(plan.entries[0], .init(measurementLayer: 21, targets: 6...6, scale: 0.4, mlpScale: 0.6))

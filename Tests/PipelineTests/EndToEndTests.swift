@@ -54,6 +54,14 @@ final class EndToEndTests: XCTestCase {
             let weaker = try chosen.scaled(by: f).description
             XCTAssertTrue(search.contains { $0.plan == weaker }, "\(weaker) scored")
         }
+        // The last plans scored fill the front's gaps: each halfway in scale between two plans scored before it.
+        let plans = try search.map { try LayerPlan(parsing: $0.plan) }
+        for k in plans.count - PlanSearch.frontFills..<plans.count {
+            let before = plans[..<k]
+            XCTAssertFalse(before.contains { $0.description == plans[k].description })
+            XCTAssertTrue(try before.contains { p in try before.contains { try p.scaleMidpoint($0)?.description == plans[k].description } },
+                          "\(plans[k]) fills a gap")
+        }
         let onFront = search.filter { front.contains($0.plan) }
         XCTAssertEqual(onFront.count, front.count)
         for p in onFront {

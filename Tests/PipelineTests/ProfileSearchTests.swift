@@ -92,6 +92,29 @@ final class ProfileSearchTests: XCTestCase {
         XCTAssertThrowsError(try PlanSearch.frontLadder(plans, scored: Array(scored.prefix(2)), selection: .maxRefusals(0.05)))
     }
 
+    /// The fill takes the front's pair of one plan at two scales that leaves the largest rectangle
+    /// (refusal gap × KL ratio), not a pair of different plans, not a pair one refusal apart.
+    func testFrontFillTakesTheWidestGapBetweenScalesOfOnePlan() throws {
+        let plans = try ["21:6-25@1.25", "21:6-25", "20:8-24@0.5", "20:8-24@0.25", "20:8-24@0.125", "20:8-24@0.0625", "20:8-24@2"]
+            .map { try LayerPlan(parsing: $0) }
+        var scored: [PlanSearch.Candidate] = [
+            .init(plan: plans[0].description, refusals: 1, total: 48, klDivergence: 0.19),
+            .init(plan: plans[1].description, refusals: 3, total: 48, klDivergence: 0.11),  // 2 · ln(0.19/0.11) = 1.09
+            .init(plan: plans[2].description, refusals: 20, total: 48, klDivergence: 0.04),  // different plan: skipped
+            .init(plan: plans[3].description, refusals: 24, total: 48, klDivergence: 0.02),  // 4 · ln 2 = 2.77
+            .init(plan: plans[4].description, refusals: 30, total: 48, klDivergence: 0.01),  // 6 · ln 2 = 4.16
+            .init(plan: plans[5].description, refusals: 31, total: 48, klDivergence: 0.001),  // one refusal apart
+            .init(plan: plans[6].description, refusals: 20, total: 48, klDivergence: 0.5),  // dominated
+        ]
+        XCTAssertEqual(try PlanSearch.frontFill(plans, scored: scored)?.description, "20:8-24@0.1875")
+        // Once that midpoint is known, the next widest.
+        let more = plans + [try LayerPlan(parsing: "20:8-24@0.1875")]
+        scored.append(.init(plan: "20:8-24@0.1875", refusals: 40, total: 48, klDivergence: 0.2))  // dominated
+        XCTAssertEqual(try PlanSearch.frontFill(more, scored: scored)?.description, "20:8-24@0.375")
+        XCTAssertNil(try PlanSearch.frontFill(Array(plans.prefix(1)), scored: Array(scored.prefix(1))))
+        XCTAssertThrowsError(try PlanSearch.frontFill(plans, scored: Array(scored.prefix(2))))
+    }
+
     func testSelectionRules() {
         let c: [PlanSearch.Candidate] = [
             .init(plan: "a", refusals: 10, total: 64, klDivergence: 0.05),

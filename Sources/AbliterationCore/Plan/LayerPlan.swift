@@ -135,6 +135,23 @@ public struct LayerPlan: Equatable, Sendable, Codable, CustomStringConvertible {
         try LayerPlan(entries: entries.map { $0.scaled(by: factor) })
     }
 
+    /// The plan halfway between this one and `other` in scale: each entry's attention and MLP scales the
+    /// means of the two plans' (so `m:a-b@0.375` and `m:a-b@0.5` give `m:a-b@0.4375`). nil unless the two
+    /// plans have the same entries (measurement layers and spans) in the same order, differing in scale only.
+    public func scaleMidpoint(_ other: LayerPlan) throws -> LayerPlan? {
+        guard entries.count == other.entries.count,
+              zip(entries, other.entries).allSatisfy({ $0.measurementLayer == $1.measurementLayer && $0.targets == $1.targets })
+        else { return nil }
+        return try LayerPlan(entries: zip(entries, other.entries).map { a, b in
+            Entry(measurementLayer: a.measurementLayer, targets: a.targets,
+                  scale: (a.scale + b.scale) / 2, mlpScale: (a.mlpScale + b.mlpScale) / 2)
+        })
+    }
+
+    /// One direction over one span of blocks (`m:a-b`, the grid's candidates), as opposed to a plan of
+    /// several entries, such as the per-block directions of the plan search.
+    public var isSingleSpan: Bool { entries.count == 1 }
+
     /// The CLI form.
     public var description: String { entries.map(\.description).joined(separator: ",") }
 

@@ -288,7 +288,7 @@ public enum AbliterationRun {
             // that a cap refines a plan it can keep, among the one-direction spans: the per-block
             // directions of `ownDirections` stop removing refusals well before any target as their scale grows.
             chosen = options.selection.choose(scored)
-            let spans = scored.indices.filter { candidates[$0].entries.count == 1 }
+            let spans = scored.indices.filter { candidates[$0].isSingleSpan }
             if options.candidates == nil, scored[chosen].refusalRate > options.refusalTarget, !spans.isEmpty {
                 let best = spans[options.selection.choose(spans.map { scored[$0] })]
                 let tried = try timed("search") {
@@ -314,6 +314,19 @@ public enum AbliterationRun {
                         }, stepProgress: progress)
                     }
                     candidates.append(contentsOf: ladder)
+                    scored.append(contentsOf: more.candidates)
+                }
+                // Then the widest gaps of the front, one plan at a time.
+                for _ in 0..<PlanSearch.frontFills {
+                    guard let fill = try PlanSearch.frontFill(candidates, scored: scored) else { break }
+                    let more = try timed("search") {
+                        try searcher.run(
+                            session: session, measurements: measurements, candidates: [fill], options: options.ablation,
+                            baseline: searchBaseline, progress: { _, _, c in
+                            log("  front fill \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
+                        }, stepProgress: progress)
+                    }
+                    candidates.append(fill)
                     scored.append(contentsOf: more.candidates)
                 }
             }

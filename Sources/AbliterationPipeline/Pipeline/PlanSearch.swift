@@ -206,7 +206,7 @@ public struct PlanSearch: Sendable {
 
     /// The plans `run` scores after its grid search so that the front it reports reaches from the chosen
     /// plan to edits that barely move the model: the plan `selection` picks from `scored` at `frontFactors`
-    /// of its scales, and the per-block plan (more than one entry) of the front with the lowest KL at
+    /// of its scales, and the per-block plan (not `isSingleSpan`) of the front with the lowest KL at
     /// `ownDirectionFrontFactors`; plans already among `candidates` are left out. `scored[i]` is the score
     /// of `candidates[i]`.
     public static func frontLadder(_ candidates: [LayerPlan], scored: [Candidate], selection: Selection) throws -> [LayerPlan] {
@@ -214,7 +214,7 @@ public struct PlanSearch: Sendable {
             throw AbliterationError.invalidPlan("plan search: \(candidates.count) candidates for \(scored.count) scores")
         }
         var ladders = [(candidates[selection.choose(scored)], frontFactors)]
-        if let own = front(scored).filter({ candidates[$0].entries.count > 1 })
+        if let own = front(scored).filter({ !candidates[$0].isSingleSpan })
             .min(by: { scored[$0].klDivergence < scored[$1].klDivergence }) {
             ladders.append((candidates[own], ownDirectionFrontFactors))
         }
@@ -222,6 +222,33 @@ public struct PlanSearch: Sendable {
         return try ladders.flatMap { plan, factors in
             try factors.map { try plan.scaled(by: $0) }
         }.filter { known.insert($0.description).inserted }
+    }
+
+    /// How many plans `run` adds with `frontFill`, one at a time, after its front ladder.
+    public static let frontFills = 3
+
+    /// The plan that fills the widest gap of the front: of the pairs of plans next to each other on the
+    /// front (by refusals) that are one plan at two scales, the pair that leaves the largest rectangle
+    /// unexplored, (refusals₂ − refusals₁) · ln(KL₁ / KL₂), gives the plan halfway between their scales
+    /// (`LayerPlan.scaleMidpoint`). Pairs one refusal apart are skipped (nothing can fall between them in
+    /// refusals), as are midpoints already among `candidates`; nil when no pair is left. `scored[i]` is the
+    /// score of `candidates[i]`.
+    public static func frontFill(_ candidates: [LayerPlan], scored: [Candidate]) throws -> LayerPlan? {
+        guard candidates.count == scored.count else {
+            throw AbliterationError.invalidPlan("plan search: \(candidates.count) candidates for \(scored.count) scores")
+        }
+        let known = Set(candidates.map(\.description))
+        let onFront = front(scored)
+        var best: (gap: Double, plan: LayerPlan)?
+        for (i, j) in zip(onFront, onFront.dropFirst()) {
+            let (a, b) = (scored[i], scored[j])
+            guard b.refusals - a.refusals >= 2, a.klDivergence > 0, b.klDivergence > 0,
+                  let middle = try candidates[i].scaleMidpoint(candidates[j]), !known.contains(middle.description)
+            else { continue }
+            let gap = Double(b.refusals - a.refusals) * log(a.klDivergence / b.klDivergence)
+            if gap > (best?.gap ?? 0) { best = (gap, middle) }
+        }
+        return best?.plan
     }
 
     /// The candidates not dominated in (refusals, KL) (both lower is better; of equal points the first),
