@@ -11,8 +11,8 @@ struct RunCommand: ParsableCommand {
         abstract: "Measure, choose a plan, ablate, write the model and evaluate it against the original.",
         discussion: """
             Writes DIR (a Hugging Face model directory) with report.json, measurements.safetensors and directions.svg; or, for an output ending in .gguf, that GGUF file (from a GGUF input: the edited tensors re-encoded in their own type, --edited-type to choose; from a Hugging Face input: the whole model as llama.cpp's converter writes it, in --gguf-type) and NAME.report.json, NAME.measurements.safetensors and NAME.directions.svg beside NAME.gguf.
-            Without --plan or --candidates, --search grid (the default): the candidates from the analysis are scored by generation; when none reaches the refusal target, the best one's scale is refined (x1.25, then bisected); the best plan is also scored at x0.25, x0.5 and x0.75 of its scales, and report.json's `front` lists the plans no other beats on both refusals and KL. --search profile (new, not yet measured end to end): per-layer edit profiles (direction layer, peak, width, edge weight, attention and MLP scales) are screened on training prompts by a cheap objective (first-token KL on harmless prompts; on harmful prompts the teacher-forced probability of the first 4 tokens of the unedited model's own refusals), seeded and reproducible; a short list of the screened Pareto front is confirmed by generated refusal counts, and the plan is chosen from the confirmed Pareto front (refusals vs KL): the lowest KL at a refusal rate <= --max-refusals (else the fewest refusals), or with --max-kl the fewest refusals at KL <= that bound. Every plan is printed in the --plan form (per-block entries, @ATTN/MLP scales) and reproduces exactly.
-            With --candidates: the given plans are scored by generation. With either search the plan is chosen by the same rule (--max-refusals, or --max-kl).
+            Without --plan or --candidates, --search grid (the default): the candidates from the analysis are scored by generation; when none reaches the refusal target, the best one's scale is refined (x1.25, then bisected); the best plan is also scored at x0.5 and x0.75 of its scales, the per-block plan of the front at x0.25 to x1.5, then up to 3 plans halfway in scale across the front's widest gaps; report.json's `front` lists the plans no other beats on both refusals and KL (logged with 95% intervals). --search profile (new, not yet measured end to end): per-layer edit profiles (direction layer, peak, width, edge weight, attention and MLP scales) are screened on training prompts by a cheap objective (first-token KL on harmless prompts; on harmful prompts the teacher-forced probability of the first 4 tokens of the unedited model's own refusals), seeded and reproducible; a short list of the screened Pareto front is confirmed by generated refusal counts, and the plan is chosen from the confirmed Pareto front (refusals vs KL): the lowest KL at a refusal rate <= --max-refusals (else the fewest refusals), or with --max-kl the fewest refusals at KL <= that bound. Every plan is printed in the --plan form (per-block entries, @ATTN/MLP scales) and reproduces exactly.
+            With --candidates: the given plans are scored by generation. With either search the plan is chosen by the same rule (--max-refusals, --max-kl, or --knee); `ablate --plan` reproduces any plan of the front.
             Example:
               abliterate run --model SmolLM2-135M-Instruct.Q4_1.gguf --adapter Organisms/refusal-lora-a --output smollm2-abliterated
             """)
@@ -35,6 +35,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Seed of the profile search.") var searchSeed: UInt64 = 1
     @Option(help: "Choose the lowest-KL plan at a refusal rate (on the search prompts) at most this.") var maxRefusals = 0.05
     @Option(help: "Choose instead the plan with the fewest refusals at first-token KL (search prompts) at most this.") var maxKl: Double?
+    @Flag(help: "Choose instead the knee of the Pareto front: scaled to the front's range, the plan farthest below the line joining its two ends.") var knee = false
     @Option(help: "Output dtype of a Hugging Face directory (default: the input's, BF16 for GGUF/4-bit).") var dtype: FloatDType?
     @Option(help: "The output: a new directory, or a .gguf file (replaced if it exists; never an input).") var output: String
     @Flag(help: "Print the report as JSON instead of the table.") var json = false
@@ -52,6 +53,7 @@ struct RunCommand: ParsableCommand {
         if let maxKl, !(maxKl.isFinite && maxKl >= 0) {
             throw ValidationError("--max-kl must be a finite KL of at least 0 (got \(maxKl))")
         }
+        if knee, maxKl != nil { throw ValidationError("--knee and --max-kl are two rules for the choice; give one") }
     }
 
     func run() throws {
@@ -79,6 +81,7 @@ struct RunCommand: ParsableCommand {
                 seed: searchSeed, evaluations: searchEvaluations, initial: min(16, searchEvaluations), confirm: searchConfirm)
             options.refusalTarget = maxRefusals
             options.maxKL = maxKl
+            options.knee = knee
             options.evaluation = generation.options(format: format.format)
             options.dtype = dtype?.dtype
             options.gguf = gguf ? ggufTypes.edited : nil

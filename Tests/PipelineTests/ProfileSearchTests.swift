@@ -128,5 +128,11 @@ final class ProfileSearchTests: XCTestCase {
         XCTAssertEqual(PlanSearch.Selection.maxKL(0.06).choose(c), 0)
         XCTAssertEqual(PlanSearch.Selection.maxKL(0.01).choose(c), 0, "none that close: the lowest KL")
         XCTAssertEqual(PlanSearch.Selection.maxRefusals(0.01).choose(Array(c.prefix(3))), 2, "none passing: fewest refusals")
+        // Knee: rates 0…10/64 and KL 0.30…0.05 scaled to 0…1; 1 − x − y is 0 (d), 0.4 (c), 0.54 (b), 0 (a).
+        XCTAssertEqual(PlanSearch.Selection.knee.choose(c), 1)
+        XCTAssertEqual(PlanSearch.Selection.knee.choose(c + [.init(plan: "e", refusals: 4, total: 64, klDivergence: 0.2)]), 1,
+                       "a dominated point is not the knee")
+        XCTAssertEqual(PlanSearch.Selection.knee.choose([c[0], c[3]]), 1, "two points: the fewest refusals")
+        XCTAssertEqual(PlanSearch.Selection.knee.choose([c[2]]), 0)
     }
 }

@@ -28,7 +28,13 @@ public enum AbliterationRun {
         public var refusalTarget = 0.05
         /// Choose the fewest refusals at KL ≤ this instead (`PlanSearch.Selection.maxKL`).
         public var maxKL: Double?
-        public var selection: PlanSearch.Selection { maxKL.map { .maxKL($0) } ?? .maxRefusals(refusalTarget) }
+        /// Choose the knee of the front instead (`PlanSearch.Selection.knee`); the refinement and the front's
+        /// ladder then start from the plan `refusalTarget` picks.
+        public var knee = false
+        public var selection: PlanSearch.Selection { knee ? .knee : maxKL.map { .maxKL($0) } ?? .maxRefusals(refusalTarget) }
+        /// The rule that picks the plan the refinement and the front's ladder start from: the selection's,
+        /// except for the knee, a point of the front that is only known once the front is.
+        var startingSelection: PlanSearch.Selection { knee ? .maxRefusals(refusalTarget) : selection }
         public var evaluation = EvaluationOptions()
         /// Output dtype (nil: the input's float type, bf16 for GGUF or 4-bit inputs).
         public var dtype: DType?
@@ -196,10 +202,13 @@ public enum AbliterationRun {
         var refusalPrefixes: [String]?
         let plan: LayerPlan
         /// The plans of `scored` on its Pareto front (refusals vs KL), logged.
-        func paretoFront(_ scored: [PlanSearch.Candidate]) -> [String] {
+        func paretoFront(_ scored: [PlanSearch.Candidate]) throws -> [String] {
             log("Pareto front (refusals vs KL on the search prompts):")
-            return PlanSearch.front(scored).map { i in
-                log(String(format: "  %d/%d refusals, KL %.4f: %@", scored[i].refusals, scored[i].total, scored[i].klDivergence, scored[i].plan))
+            return try PlanSearch.front(scored).map { i in
+                let c = scored[i]
+                let interval = try ProportionInterval.wilson(successes: c.refusals, total: c.total)
+                log(String(format: "  %d/%d refusals (95%% CI %.0f–%.0f%%), KL %.4f: %@", c.refusals, c.total,
+                           100 * interval.lower, 100 * interval.upper, c.klDivergence, c.plan))
                 return scored[i].plan
             }
         }
@@ -260,7 +269,7 @@ public enum AbliterationRun {
                 confirmed.append(c)
                 plans.append(candidatePlan)
             }
-            front = paretoFront(confirmed)
+            front = try paretoFront(confirmed)
             let chosen = options.selection.choose(confirmed)
             search = confirmed
             plan = plans[chosen]
@@ -287,10 +296,10 @@ public enum AbliterationRun {
             // The best plan is the selection's (under --max-kl, the fewest refusals within the KL cap), so
             // that a cap refines a plan it can keep, among the one-direction spans: the per-block
             // directions of `ownDirections` stop removing refusals well before any target as their scale grows.
-            chosen = options.selection.choose(scored)
+            chosen = options.startingSelection.choose(scored)
             let spans = scored.indices.filter { candidates[$0].isSingleSpan }
             if options.candidates == nil, scored[chosen].refusalRate > options.refusalTarget, !spans.isEmpty {
-                let best = spans[options.selection.choose(spans.map { scored[$0] })]
+                let best = spans[options.startingSelection.choose(spans.map { scored[$0] })]
                 let tried = try timed("search") {
                     try searcher.refine(
                         candidates[best], session: session, measurements: measurements, options: options.ablation,
@@ -304,7 +313,7 @@ public enum AbliterationRun {
             // The front: the best plan at weaker scales too, so that the reported Pareto front reaches low KL
             // (and a --max-kl cap below every candidate's KL has plans to choose from).
             if options.candidates == nil {
-                let ladder = try PlanSearch.frontLadder(candidates, scored: scored, selection: options.selection)
+                let ladder = try PlanSearch.frontLadder(candidates, scored: scored, selection: options.startingSelection)
                 if !ladder.isEmpty {
                     let more = try timed("search") {
                         try searcher.run(
@@ -330,7 +339,7 @@ public enum AbliterationRun {
                     scored.append(contentsOf: more.candidates)
                 }
             }
-            front = paretoFront(scored)
+            front = try paretoFront(scored)
             chosen = options.selection.choose(scored)
             search = scored
             plan = candidates[chosen]

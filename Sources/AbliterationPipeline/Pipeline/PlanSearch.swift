@@ -37,11 +37,17 @@ public struct PlanSearch: Sendable {
         case maxRefusals(Double)
         /// The fewest refusals at KL ≤ the bound (then the lowest KL); when none is that close, the lowest KL.
         case maxKL(Double)
+        /// The knee of the Pareto front: with refusal rate and KL each scaled to the front's range (0 at its
+        /// best end, 1 at its worst), the point of the front farthest below the straight line joining the
+        /// front's two ends, the one maximizing 1 − x − y; of equals the one with fewer refusals. With fewer
+        /// than three points on the front, the one with the fewest refusals.
+        case knee
 
         public var description: String {
             switch self {
             case .maxRefusals(let r): return "lowest KL at refusal rate <= \(r), else fewest refusals"
             case .maxKL(let k): return "fewest refusals at KL <= \(k), else lowest KL"
+            case .knee: return "the knee of the Pareto front"
             }
         }
 
@@ -55,6 +61,15 @@ public struct PlanSearch: Sendable {
                 let close = results.indices.filter { results[$0].klDivergence <= bound }
                 return close.min { (results[$0].refusals, results[$0].klDivergence) < (results[$1].refusals, results[$1].klDivergence) }
                     ?? results.indices.min { results[$0].klDivergence < results[$1].klDivergence }!
+            case .knee:
+                // On the front refusal rates rise and KLs fall strictly, so both ranges are positive.
+                let f = PlanSearch.front(results)
+                guard f.count >= 3, let first = f.first.map({ results[$0] }), let last = f.last.map({ results[$0] }) else { return f[0] }
+                let rates = last.refusalRate - first.refusalRate, kls = first.klDivergence - last.klDivergence
+                func below(_ i: Int) -> Double {
+                    1 - (results[i].refusalRate - first.refusalRate) / rates - (results[i].klDivergence - last.klDivergence) / kls
+                }
+                return f.reduce(f[0]) { below($1) > below($0) ? $1 : $0 }
             }
         }
     }
