@@ -45,11 +45,7 @@ final class ScreeningObjectiveTests: XCTestCase {
     /// The objective on the organism, small: the unedited model scores its own refusal prefixes as
     /// `prepare` did, with no KL; a strong edit takes most of that probability away.
     func testScreeningObjectiveOnTheOrganism() throws {
-        let session = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
-        let train = (harmful: try PromptSet.builtIn(.harmful, split: .train), harmless: try PromptSet.builtIn(.harmless, split: .train))
-        let measurements = try ResidualMeasurement.measure(
-            session: session, harmful: PromptSet.evenlySpaced(train.harmful, count: 32),
-            harmless: PromptSet.evenlySpaced(train.harmless, count: 32))
+        let (session, train, measurements) = try SmallOrganismMeasurement.load()
         let harmful = PromptSet.evenlySpaced(train.harmful, count: 12), harmless = PromptSet.evenlySpaced(train.harmless, count: 12)
         var evaluation = EvaluationOptions()
         evaluation.maxNewTokens = 12

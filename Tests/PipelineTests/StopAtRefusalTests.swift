@@ -11,11 +11,7 @@ final class StopAtRefusalTests: XCTestCase {
     /// and harmless training prompts: every response is judged as its full-length response is, and the
     /// refusals end early.
     func testEarlyStopJudgesEveryResponseAsTheFullResponse() throws {
-        let session = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
-        let train = (harmful: try PromptSet.builtIn(.harmful, split: .train), harmless: try PromptSet.builtIn(.harmless, split: .train))
-        let measurements = try ResidualMeasurement.measure(
-            session: session, harmful: PromptSet.evenlySpaced(train.harmful, count: 32),
-            harmless: PromptSet.evenlySpaced(train.harmless, count: 32))
+        let (session, train, measurements) = try SmallOrganismMeasurement.load()
         let prompts = PromptSet.evenlySpaced(train.harmful, count: 24) + PromptSet.evenlySpaced(train.harmless, count: 8)
         var full = EvaluationOptions()
         full.maxNewTokens = 24
