@@ -209,7 +209,7 @@ public enum AbliterationRun {
                 let interval = try ProportionInterval.wilson(successes: c.refusals, total: c.total)
                 log(String(format: "  %d/%d refusals (95%% CI %.0f–%.0f%%), KL %.4f: %@", c.refusals, c.total,
                            100 * interval.lower, 100 * interval.upper, c.klDivergence, c.plan))
-                return scored[i].plan
+                return c.plan
             }
         }
         let searchHarmful = PromptSet.evenlySpaced(options.harmfulTrain, count: options.searchPrompts)
@@ -313,30 +313,24 @@ public enum AbliterationRun {
             // The front: the best plan at weaker scales too, so that the reported Pareto front reaches low KL
             // (and a --max-kl cap below every candidate's KL has plans to choose from).
             if options.candidates == nil {
-                let ladder = try PlanSearch.frontLadder(candidates, scored: scored, selection: options.startingSelection)
-                if !ladder.isEmpty {
+                /// Scores `plans` after the grid, logs each as `label`, and adds them to the search.
+                func scoreMore(_ plans: [LayerPlan], label: String) throws {
                     let more = try timed("search") {
                         try searcher.run(
-                            session: session, measurements: measurements, candidates: ladder, options: options.ablation,
+                            session: session, measurements: measurements, candidates: plans, options: options.ablation,
                             baseline: searchBaseline, progress: { _, _, c in
-                            log("  front \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
+                            log("  \(label) \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
                         }, stepProgress: progress)
                     }
-                    candidates.append(contentsOf: ladder)
+                    candidates.append(contentsOf: plans)
                     scored.append(contentsOf: more.candidates)
                 }
+                let ladder = try PlanSearch.frontLadder(candidates, scored: scored, selection: options.startingSelection)
+                if !ladder.isEmpty { try scoreMore(ladder, label: "front") }
                 // Then the widest gaps of the front, one plan at a time.
                 for _ in 0..<PlanSearch.frontFills {
                     guard let fill = try PlanSearch.frontFill(candidates, scored: scored) else { break }
-                    let more = try timed("search") {
-                        try searcher.run(
-                            session: session, measurements: measurements, candidates: [fill], options: options.ablation,
-                            baseline: searchBaseline, progress: { _, _, c in
-                            log("  front fill \(c.plan): \(c.refusals)/\(c.total) refusals, KL " + String(format: "%.4f", c.klDivergence))
-                        }, stepProgress: progress)
-                    }
-                    candidates.append(fill)
-                    scored.append(contentsOf: more.candidates)
+                    try scoreMore([fill], label: "front fill")
                 }
             }
             front = try paretoFront(scored)

@@ -64,7 +64,8 @@ public struct PlanSearch: Sendable {
             case .knee:
                 // On the front refusal rates rise and KLs fall strictly, so both ranges are positive.
                 let f = PlanSearch.front(results)
-                guard f.count >= 3, let first = f.first.map({ results[$0] }), let last = f.last.map({ results[$0] }) else { return f[0] }
+                guard f.count >= 3 else { return f[0] }
+                let first = results[f[0]], last = results[f[f.count - 1]]
                 let rates = last.refusalRate - first.refusalRate, kls = first.klDivergence - last.klDivergence
                 func below(_ i: Int) -> Double {
                     1 - (results[i].refusalRate - first.refusalRate) / rates - (results[i].klDivergence - last.klDivergence) / kls
@@ -225,9 +226,8 @@ public struct PlanSearch: Sendable {
     /// `ownDirectionFrontFactors`; plans already among `candidates` are left out. `scored[i]` is the score
     /// of `candidates[i]`.
     public static func frontLadder(_ candidates: [LayerPlan], scored: [Candidate], selection: Selection) throws -> [LayerPlan] {
-        guard !candidates.isEmpty, candidates.count == scored.count else {
-            throw AbliterationError.invalidPlan("plan search: \(candidates.count) candidates for \(scored.count) scores")
-        }
+        guard !candidates.isEmpty else { throw AbliterationError.invalidPlan("plan search: no candidate plans") }
+        try checkScores(candidates, scored)
         var ladders = [(candidates[selection.choose(scored)], frontFactors)]
         if let own = front(scored).filter({ !candidates[$0].isSingleSpan })
             .min(by: { scored[$0].klDivergence < scored[$1].klDivergence }) {
@@ -249,9 +249,7 @@ public struct PlanSearch: Sendable {
     /// refusals), as are midpoints already among `candidates`; nil when no pair is left. `scored[i]` is the
     /// score of `candidates[i]`.
     public static func frontFill(_ candidates: [LayerPlan], scored: [Candidate]) throws -> LayerPlan? {
-        guard candidates.count == scored.count else {
-            throw AbliterationError.invalidPlan("plan search: \(candidates.count) candidates for \(scored.count) scores")
-        }
+        try checkScores(candidates, scored)
         let known = Set(candidates.map(\.description))
         let onFront = front(scored)
         var best: (gap: Double, plan: LayerPlan)?
@@ -264,6 +262,13 @@ public struct PlanSearch: Sendable {
             if gap > (best?.gap ?? 0) { best = (gap, middle) }
         }
         return best?.plan
+    }
+
+    /// `scored[i]` must be the score of `candidates[i]`.
+    private static func checkScores(_ candidates: [LayerPlan], _ scored: [Candidate]) throws {
+        guard candidates.count == scored.count else {
+            throw AbliterationError.invalidPlan("plan search: \(candidates.count) candidates for \(scored.count) scores")
+        }
     }
 
     /// The candidates not dominated in (refusals, KL) (both lower is better; of equal points the first),
