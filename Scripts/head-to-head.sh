@@ -59,7 +59,9 @@ print("--targets"); print(",".join(r["targets"]))
 print("--method"); print(r["method"])
 print("--edit-direction"); print(r["editDirection"])
 print("--scale"); print(r["scale"])
-if r["normPreserving"]: print("--norm-preserving")
+norms = r.get("norms", "vectors" if r.get("normPreserving") else "none")
+if norms == "vectors": print("--norm-preserving")
+if norms == "rows": print("--row-normalized")
 EOF
 )
 n=0

@@ -48,15 +48,18 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Storage dtype.") var dtype = FloatDType.bf16
         @Option(parsing: .unconditional, help: "Worker threads.") var threads = 2
         @Flag(help: "Use the norm-preserving variant.") var normPreserving = false
+        @Flag(help: "Use the row-normalized variant.") var rowNormalized = false
 
         func validate() throws {
             try requirePositive(("--rows", rows), ("--cols", cols), ("--threads", threads))
+            guard !(normPreserving && rowNormalized) else { throw ValidationError("--norm-preserving and --row-normalized: pick one") }
         }
 
         func run() throws {
             try reportingErrors("bench orthogonalize") {
                 print(try OrthogonalizerBenchmark.run(
-                    rows: rows, cols: cols, dtype: dtype.dtype, threads: threads, normPreserving: normPreserving))
+                    rows: rows, cols: cols, dtype: dtype.dtype, threads: threads,
+                    norms: rowNormalized ? .rows : normPreserving ? .vectors : .none))
             }
         }
     }

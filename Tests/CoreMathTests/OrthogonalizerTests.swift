@@ -86,7 +86,7 @@ final class OrthogonalizerTests: XCTestCase {
             var w = try Tensor(shape: [hidden, inner], scalars: matrix(hidden, inner, &g))
             let original = w.scalars
             let s = Bool.random(using: &g) ? 1 : Float.random(in: 0.1...1.5, using: &g)
-            let record = try Orthogonalizer(direction: r, scale: s, normPreserving: true).apply(to: &w, orientation: .writesToResidual)
+            let record = try Orthogonalizer(direction: r, scale: s, norms: .vectors).apply(to: &w, orientation: .writesToResidual)
             for j in 0..<inner {
                 let before = (0..<hidden).reduce(0.0) { $0 + pow(Double(original[$1 * inner + j]), 2) }.squareRoot()
                 let after = (0..<hidden).reduce(0.0) { $0 + pow(Double(w.scalars[$1 * inner + j]), 2) }.squareRoot()
@@ -113,7 +113,7 @@ final class OrthogonalizerTests: XCTestCase {
         let r = unit(g.normals(48))
         var e = try Tensor(shape: [300, 48], scalars: matrix(300, 48, &g))
         let original = e.scalars
-        try Orthogonalizer(direction: r, normPreserving: true).apply(to: &e, orientation: .embedding)
+        try Orthogonalizer(direction: r, norms: .vectors).apply(to: &e, orientation: .embedding)
         for v in 0..<300 {
             let a = frobenius(Array(original[(v * 48)..<((v + 1) * 48)])), b = frobenius(Array(e.row(v)))
             XCTAssertEqual(b, a, accuracy: 1e-5 * a)
@@ -127,7 +127,7 @@ final class OrthogonalizerTests: XCTestCase {
             let orientation: ResidualOrientation = Bool.random(using: &g) ? .writesToResidual : .embedding
             let shape = orientation == .writesToResidual ? [hidden, other] : [other, hidden]
             let r = g.normals(hidden)
-            let o = try Orthogonalizer(direction: r, scale: Float.random(in: 0.5...1, using: &g), normPreserving: Bool.random(using: &g))
+            let o = try Orthogonalizer(direction: r, scale: Float.random(in: 0.5...1, using: &g), norms: Bool.random(using: &g) ? .vectors : .none)
             let values = matrix(shape[0], shape[1], &g)
             // f32: back to within a few f32 roundings.
             var w = try Tensor(shape: shape, scalars: values)
@@ -194,7 +194,7 @@ final class OrthogonalizerTests: XCTestCase {
                 let shape = orientation == .writesToResidual ? [hidden, other] : [other, hidden]
                 let values = g.floats(shape[0] * shape[1], scale: 1)
                 for normPreserving in [false, true] {
-                    let o = try Orthogonalizer(direction: g.normals(hidden), scale: 0.75, normPreserving: normPreserving)
+                    let o = try Orthogonalizer(direction: g.normals(hidden), scale: 0.75, norms: normPreserving ? .vectors : .none)
                     try roundTrip(values, shape: shape, o, orientation, as: Float.self, fractionBits: 23)
                     try roundTrip(values, shape: shape, o, orientation, as: BFloat16.self, fractionBits: 7)
                     try roundTrip(values, shape: shape, o, orientation, as: Float16.self, fractionBits: 10)
@@ -216,7 +216,7 @@ final class OrthogonalizerTests: XCTestCase {
     func testOtherConformancesTakeTheGenericPath() throws {
         var g = SeededGenerator(seed: 42)
         let values = g.floats(24 * 10, scale: 1)
-        let o = try Orthogonalizer(direction: g.normals(24), normPreserving: true)
+        let o = try Orthogonalizer(direction: g.normals(24), norms: .vectors)
         var f = try Tensor<Float>(shape: [24, 10], scalars: values)
         var boxed = try Tensor<BoxedFloat>(shape: [24, 10], scalars: values.map(BoxedFloat.init))
         let fr = try o.apply(to: &f, orientation: .writesToResidual)
@@ -260,7 +260,7 @@ final class OrthogonalizerTests: XCTestCase {
             var outs: [[UInt16]] = []
             for threads in [1, 2, 3, 7] {
                 var w = w0
-                try Orthogonalizer(direction: r, normPreserving: np, threadCount: threads).apply(to: &w, orientation: .writesToResidual)
+                try Orthogonalizer(direction: r, norms: np ? .vectors : .none, threadCount: threads).apply(to: &w, orientation: .writesToResidual)
                 outs.append(w.scalars.map(\.bitPattern))
             }
             XCTAssertTrue(outs.allSatisfy { $0 == outs[0] }, "normPreserving \(np)")
@@ -324,7 +324,7 @@ final class OrthogonalizerTests: XCTestCase {
         let result = try OrthogonalizerBenchmark.run()
         print(result)
         // For the record (not asserted): norm-preserving, f32, one thread.
-        print(try OrthogonalizerBenchmark.run(normPreserving: true, iterations: 3))
+        print(try OrthogonalizerBenchmark.run(norms: .vectors, iterations: 3))
         print(try OrthogonalizerBenchmark.run(dtype: .f32, iterations: 3))
         print(try OrthogonalizerBenchmark.run(threads: 1, iterations: 3))
         XCTAssertGreaterThanOrEqual(result.gigabytesPerSecond, 1.0, "\(result)")

@@ -307,7 +307,7 @@ final class GGUFConversionTests: XCTestCase {
         for (name, shape, values) in tensors {
             var expected = try Tensor(shape: shape, scalars: values)
             if let edit = edits.first(where: { $0.name == name }) {
-                _ = try ModelEditor.apply(edit, to: &expected, normPreserving: false)
+                _ = try ModelEditor.apply(edit, to: &expected, norms: .none)
                 XCTAssertNotEqual(expected.scalars, values, name)
             }
             XCTAssertEqual(try back.weights.float32(name).scalars, expected.scalars, name)

@@ -107,7 +107,7 @@ final class GGUFExportTests: XCTestCase {
             }
             XCTAssertNotEqual(stored, original, a.name)
             var exact = try session.model.weights.float32(edit.name)
-            _ = try ModelEditor.apply(edit, to: &exact, normPreserving: false)
+            _ = try ModelEditor.apply(edit, to: &exact, norms: .none)
             let quantized = try written.tensor(b.name).toFloat32()
             let u = try edit.editDirection().map { Float($0) }
             let before = try projection(try session.model.weights.float32(edit.name), u)
@@ -214,7 +214,7 @@ final class GGUFExportTests: XCTestCase {
             var worst = 0.0, worstAlignment = 0.0
             for edit in edits {
                 var exact = try session.model.weights.float32(edit.name)
-                _ = try ModelEditor.apply(edit, to: &exact, normPreserving: false)
+                _ = try ModelEditor.apply(edit, to: &exact, norms: .none)
                 let stored = try written.tensor(session.model.ggufTensorName(edit.name)!).toFloat32()
                 let u = try edit.editDirection().map { Float($0) }
                 let error = distance(stored, exact)

@@ -54,7 +54,7 @@ final class InputEditTests: XCTestCase {
         }
         // The norm-preserving edit keeps what a weight writes; a reader is refused, naming it.
         XCTAssertThrowsError(try ModelEditor.apply(
-            plan: layerPlan, measurements: measurements, options: AblationOptions(normPreserving: true, targets: [.mlpUp]),
+            plan: layerPlan, measurements: measurements, options: AblationOptions(norms: .vectors, targets: [.mlpUp]),
             to: session.model)) {
             XCTAssertTrue("\($0)".contains("mlp.up_proj.weight reads the residual"), "\($0)")
         }

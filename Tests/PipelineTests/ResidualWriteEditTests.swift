@@ -85,7 +85,8 @@ final class ResidualWriteEditTests: XCTestCase {
     /// the weights for them, and `residualWriteEdit` refuses them.
     func testEmbeddingAndNormPreservingStayWeightEdits() throws {
         XCTAssertTrue(ModelEditor.editsActivations(AblationOptions()))
-        XCTAssertFalse(ModelEditor.editsActivations(AblationOptions(normPreserving: true)))
+        XCTAssertFalse(ModelEditor.editsActivations(AblationOptions(norms: .vectors)))
+        XCTAssertFalse(ModelEditor.editsActivations(AblationOptions(norms: .rows)))
         XCTAssertFalse(ModelEditor.editsActivations(AblationOptions(targets: [.embedding, .attentionOutput])))
     }
 
@@ -115,7 +116,7 @@ final class ResidualWriteEditTests: XCTestCase {
         let plan = try LayerPlan(parsing: "21:6-25@1.25")
         let plain = try search.run(session: session, measurements: measurements, candidates: [plan], options: AblationOptions())
         XCTAssertEqual(try session.model.forward(batch: batch, logits: .lastToken).logits!.scalars, unedited)
-        _ = try search.run(session: session, measurements: measurements, candidates: [plan], options: AblationOptions(normPreserving: true))
+        _ = try search.run(session: session, measurements: measurements, candidates: [plan], options: AblationOptions(norms: .vectors))
         XCTAssertEqual(try session.model.forward(batch: batch, logits: .lastToken).logits!.scalars, unedited)
 
         // The same candidate scored on the weight-edited model.

@@ -8,7 +8,7 @@ package enum OrthogonalizerBenchmark {
         package let cols: Int
         package let dtype: DType
         package let threads: Int
-        package let normPreserving: Bool
+        package let norms: NormPreservation
         /// Bytes of weights edited per run.
         package let bytes: Int
         /// Best wall time of the runs, seconds.
@@ -19,14 +19,14 @@ package enum OrthogonalizerBenchmark {
         package var description: String {
             let gb = (gigabytesPerSecond * 100).rounded() / 100
             let ms = (seconds * 10000).rounded() / 10
-            return "orthogonalize \(dtype.rawValue) [\(rows), \(cols)]\(normPreserving ? " norm-preserving" : "") on \(threads) threads: \(ms) ms, \(gb) GB/s"
+            return "orthogonalize \(dtype.rawValue) [\(rows), \(cols)]\(norms == .none ? "" : norms == .vectors ? " norm-preserving" : " row-normalized") on \(threads) threads: \(ms) ms, \(gb) GB/s"
         }
     }
 
     /// Edits a (rows, cols) matrix of `dtype` (f32, bf16 or f16) as `.writesToResidual` `iterations`
     /// times and returns the best run. The default is a Llama-3-8B `down_proj` in bf16.
     package static func run(
-        rows: Int = 4096, cols: Int = 14336, dtype: DType = .bf16, threads: Int = 2, normPreserving: Bool = false,
+        rows: Int = 4096, cols: Int = 14336, dtype: DType = .bf16, threads: Int = 2, norms: NormPreservation = .none,
         iterations: Int = 5
     ) throws -> Result {
         guard rows > 0, cols > 0, iterations > 0 else {
@@ -39,7 +39,7 @@ package enum OrthogonalizerBenchmark {
         var rng = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
         func next() -> Float { (rng.nextFloat() - 0.5) * 0.1 }
         let direction = (0..<rows).map { _ in Double(next()) }
-        let orthogonalizer = try Orthogonalizer(direction: direction, scale: 1, normPreserving: normPreserving, threadCount: threads)
+        let orthogonalizer = try Orthogonalizer(direction: direction, scale: 1, norms: norms, threadCount: threads)
         let count = rows * cols
         let bytes = count * dtype.byteSize
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 64)
@@ -59,6 +59,6 @@ package enum OrthogonalizerBenchmark {
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             best = min(best, elapsed)
         }
-        return Result(rows: rows, cols: cols, dtype: dtype, threads: threads, normPreserving: normPreserving, bytes: bytes, seconds: best)
+        return Result(rows: rows, cols: cols, dtype: dtype, threads: threads, norms: norms, bytes: bytes, seconds: best)
     }
 }

@@ -132,6 +132,84 @@ enum OrthogonalizationKernels {
         }
     }
 
+    /// The row-normalized edit (`NormPreservation.rows`) of a row-major (rows = hidden, cols) matrix, in
+    /// three passes: nᵢ = ‖Wᵢ‖; ũ = Σᵢ (r̂ᵢ/ñᵢ)Wᵢ; then per row with cᵢ = s·r̂ᵢ ≠ 0 and nᵢ > 0,
+    /// ‖Êᵢ‖² = ‖Wᵢ‖²/ñᵢ² − 2cᵢ(Wᵢ·ũ̃)/ñᵢ + cᵢ²‖ũ̃‖² and Wᵢ ← kᵢ(Wᵢ/ñᵢ − cᵢ·ũ̃), kᵢ = ñᵢ/‖Êᵢ‖ (ñ, ũ̃ the
+    /// f32 values recorded; kᵢ = ñᵢ if Êᵢ vanishes). Other rows keep their bits, kᵢ = 1.
+    static func editRowNormalized<T: OrthogonalizableScalar>(
+        _ w: UnsafeMutablePointer<T>, rows: Int, cols: Int, direction r: UnsafePointer<Float>, scale s: Float,
+        u: UnsafeMutablePointer<Float>, rowNorms n: UnsafeMutablePointer<Float>, scales k: UnsafeMutablePointer<Float>,
+        threads: Int
+    ) {
+        let squares = UnsafeMutablePointer<Double>.allocate(capacity: rows)  // (rows) ‖Wᵢ‖²
+        defer { squares.deallocate() }
+        // Pass 0: row norms.
+        forEachRowChunk(rows: rows, threads: threads) { chunk in
+            for i in chunk {
+                let row = w + i * cols
+                var sq = 0.0
+                for j in 0..<cols { let x = Double(T.widen(row[j])); sq += x * x }
+                squares[i] = sq
+                n[i] = Float(sq.squareRoot())
+                k[i] = 1
+            }
+        }
+        // Pass 1: ũ_j = Σᵢ (r̂ᵢ/ñᵢ) W_ij over column tiles; rows with r̂ᵢ = 0 or ñᵢ = 0 are not read.
+        let tile = tileWidth(cols: cols, threads: threads)
+        let tiles = (cols + tile - 1) / tile
+        let workers = max(1, min(threads, tiles))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let acc = UnsafeMutablePointer<Double>.allocate(capacity: tile)  // (tile)
+            defer { acc.deallocate() }
+            var t = worker
+            while t < tiles {
+                let j0 = t * tile, m = min(tile, cols - j0)
+                acc.initialize(repeating: 0, count: m)
+                for i in 0..<rows where r[i] != 0 && n[i] > 0 {
+                    let c = Double(r[i]) / Double(n[i])
+                    let row = w + i * cols + j0
+                    for j in 0..<m { acc[j] += c * Double(T.widen(row[j])) }
+                }
+                for j in 0..<m { u[j0 + j] = Float(acc[j]) }
+                t += workers
+            }
+        }
+        var uu = 0.0
+        for j in 0..<cols { uu += Double(u[j]) * Double(u[j]) }
+        // Pass 2: each row's dot product with ũ̃, then its update while it is in cache.
+        forEachRowChunk(rows: rows, threads: threads) { chunk in
+            for i in chunk {
+                let c = s * r[i], ni = n[i]
+                guard c != 0, ni > 0 else { continue }
+                let row = w + i * cols
+                var d = 0.0
+                for j in 0..<cols { d += Double(T.widen(row[j])) * Double(u[j]) }
+                let nd = Double(ni), cd = Double(c)
+                let e2 = squares[i] / (nd * nd) - 2 * cd * d / nd + cd * cd * uu
+                let ki: Float = e2 > 1e-24 ? Float(nd / e2.squareRoot()) : ni
+                k[i] = ki
+                let inv = 1 / ni
+                for j in 0..<cols { row[j] = T.narrow(ki * (T.widen(row[j]) * inv - c * u[j])) }
+            }
+        }
+    }
+
+    /// Reverses `editRowNormalized`: Wᵢ ← ñᵢ(W′ᵢ/kᵢ + s·r̂ᵢ·ũ̃) for rows with s·r̂ᵢ ≠ 0 and ñᵢ > 0.
+    static func undoRowNormalized<T: OrthogonalizableScalar>(
+        _ w: UnsafeMutablePointer<T>, rows: Int, cols: Int, direction r: [Float], scale s: Float,
+        u: [Float], rowNorms n: [Float], scales k: [Float], threads: Int
+    ) {
+        forEachRowChunk(rows: rows, threads: threads) { chunk in
+            for i in chunk {
+                let c = s * r[i], ni = n[i]
+                guard c != 0, ni > 0 else { continue }
+                let row = w + i * cols
+                let ki = k[i]
+                for j in 0..<cols { row[j] = T.narrow(ni * (T.widen(row[j]) / ki + c * u[j])) }
+            }
+        }
+    }
+
     /// Edits the rows of a row-major (rows, cols = hidden) matrix in place, one pass per row.
     ///
     /// With `reading` a (default: r̂ itself) the projection is read along a and removed along r̂:

@@ -14,7 +14,8 @@ public enum ResidualOrientation: String, Equatable, Sendable, Codable {
     case readsFromResidual
 }
 
-/// What an edit did, enough to undo it: W = W′/k + s·r̂·p̃ᵀ (columns) or E = E′/k + s·p̃·r̂ᵀ (rows).
+/// What an edit did, enough to undo it: W = W′/k + s·r̂·p̃ᵀ (columns) or E = E′/k + s·p̃·r̂ᵀ (rows);
+/// for a row-normalized edit (`NormPreservation.rows`) Wᵢ = nᵢ(W′ᵢ/kᵢ + s·r̂ᵢ·ũ) per row i.
 public struct OrthogonalizationRecord: Equatable, Sendable, Codable {
     /// Which side of the matrix was edited (columns or rows).
     public let orientation: ResidualOrientation
@@ -24,17 +25,26 @@ public struct OrthogonalizationRecord: Equatable, Sendable, Codable {
     public let scale: Float
     /// r̂ in f32, as used.
     public let direction: [Float]
-    /// p̃ = r̂·w per residual vector (columns of (hidden, in), rows of (vocab, hidden)), rounded to f32.
+    /// p̃ = r̂·w per residual vector (columns of (hidden, in), rows of (vocab, hidden)), rounded to f32;
+    /// for a row-normalized edit ũ = Σᵢ (r̂ᵢ/nᵢ)Wᵢ (in).
     public let projections: [Float]
-    /// k per residual vector for a norm-preserving edit, nil otherwise.
+    /// k per residual vector for a norm-preserving edit, per row (hidden) for a row-normalized one, nil
+    /// otherwise.
     public let vectorScales: [Float]?
+    /// nᵢ = ‖Wᵢ‖ per row (hidden) for a row-normalized edit, nil otherwise.
+    public var rowNorms: [Float]? = nil
+
+    /// What the edit kept of the weight's norms.
+    public var norms: NormPreservation { rowNorms != nil ? .rows : vectorScales != nil ? .vectors : .none }
 }
 
 /// Removes a direction from what a weight matrix can write into the residual stream.
 ///
 /// For W (hidden, in): W ← W − s·r̂(r̂ᵀW). For an embedding E (vocab, hidden): E ← E − s·(E r̂)r̂ᵀ.
-/// With `normPreserving`, each residual vector w keeps its norm: w′ = ‖w‖·normalize(w − s(r̂·w)r̂)
-/// (grimjim's norm-preserving refinement, applied per written vector).
+/// With `norms` `.vectors`, each residual vector w keeps its norm: w′ = ‖w‖·normalize(w − s(r̂·w)r̂)
+/// (grimjim's norm-preserving refinement, applied per written vector); with `.rows`, the edit runs on
+/// the row-normalized matrix and each row gets its norm back (heretic's "full" row normalization,
+/// `NormPreservation`; writers only, three passes).
 ///
 /// Storage may be f32, bf16 or f16; the math is f32 with f64 accumulation of the r̂ᵀW products, the
 /// result is rounded to the input's dtype, and rows the edit does not change (r̂ᵢ = 0 for a (hidden, in)
@@ -47,13 +57,15 @@ public struct Orthogonalizer: Sendable {
     public let direction: [Float]
     /// s (1 removes the direction entirely).
     public let scale: Float
+    /// What the edit keeps of the weight's norms (`NormPreservation`).
+    public let norms: NormPreservation
     /// Whether each residual vector keeps its norm: w′ = ‖w‖·normalize(w − s(r̂·w)r̂).
-    public let normPreserving: Bool
+    public var normPreserving: Bool { norms == .vectors }
     /// Worker threads for one tensor.
     public var threadCount: Int
 
     /// An orthogonalizer for `direction` (any nonzero finite vector; it is normalised in f64).
-    public init(direction: [Double], scale: Float = 1, normPreserving: Bool = false, threadCount: Int? = nil) throws {
+    public init(direction: [Double], scale: Float = 1, norms: NormPreservation = .none, threadCount: Int? = nil) throws {
         guard !direction.isEmpty else { throw AbliterationError.degenerate("orthogonalizer: empty direction") }
         if let i = direction.firstIndex(where: { !$0.isFinite }) {
             throw AbliterationError.degenerate("orthogonalizer: direction component \(i) is \(direction[i])")
@@ -63,18 +75,18 @@ public struct Orthogonalizer: Sendable {
         guard n > 0 else { throw AbliterationError.degenerate("orthogonalizer: direction has zero norm") }
         self.direction = direction.map { Float($0 / n) }
         self.scale = scale
-        self.normPreserving = normPreserving
+        self.norms = norms
         self.threadCount = max(1, threadCount ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// As `init(direction: [Double], …)`, the components widened to f64 before normalising.
-    public init(direction: [Float], scale: Float = 1, normPreserving: Bool = false, threadCount: Int? = nil) throws {
-        try self.init(direction: direction.map(Double.init), scale: scale, normPreserving: normPreserving, threadCount: threadCount)
+    public init(direction: [Float], scale: Float = 1, norms: NormPreservation = .none, threadCount: Int? = nil) throws {
+        try self.init(direction: direction.map(Double.init), scale: scale, norms: norms, threadCount: threadCount)
     }
 
     /// An orthogonalizer for a measured direction: r̂ = `direction.unit64`, rounded to f32.
-    public init(_ direction: RefusalDirection, scale: Float = 1, normPreserving: Bool = false, threadCount: Int? = nil) throws {
-        try self.init(direction: direction.unit64, scale: scale, normPreserving: normPreserving, threadCount: threadCount)
+    public init(_ direction: RefusalDirection, scale: Float = 1, norms: NormPreservation = .none, threadCount: Int? = nil) throws {
+        try self.init(direction: direction.unit64, scale: scale, norms: norms, threadCount: threadCount)
     }
 
     // MARK: - Tensors
@@ -124,6 +136,7 @@ public struct Orthogonalizer: Sendable {
         _ base: UnsafeMutablePointer<T>?, _ shape: [Int], _ orientation: ResidualOrientation, _ name: String
     ) throws -> OrthogonalizationRecord {
         let (rows, cols, vectors) = try Orthogonalizer.geometry(shape, orientation, hidden: direction.count, name: name)
+        if norms == .rows { return try editRowNormalized(base, rows, cols, orientation, name) }
         var projections = [Float](repeating: 0, count: vectors)
         var scales = [Float](repeating: 1, count: vectors)
         if let base, rows > 0, cols > 0 {
@@ -149,6 +162,35 @@ public struct Orthogonalizer: Sendable {
         return OrthogonalizationRecord(
             orientation: orientation, shape: shape, scale: scale, direction: direction, projections: projections,
             vectorScales: normPreserving ? scales : nil)
+    }
+
+    /// The `.rows` edit of a (hidden, in) writer (`NormPreservation`).
+    private func editRowNormalized<T: OrthogonalizableScalar>(
+        _ base: UnsafeMutablePointer<T>?, _ rows: Int, _ cols: Int, _ orientation: ResidualOrientation, _ name: String
+    ) throws -> OrthogonalizationRecord {
+        guard orientation == .writesToResidual else {
+            throw AbliterationError.unsupported(
+                "\(name): row normalization applies to a weight that writes the residual (hidden, in), not to \(orientation == .embedding ? "an embedding" : "a weight that reads it")")
+        }
+        var u = [Float](repeating: 0, count: cols)
+        var scales = [Float](repeating: 1, count: rows)
+        var rowNorms = [Float](repeating: 0, count: rows)
+        if let base, rows > 0, cols > 0 {
+            direction.withUnsafeBufferPointer { r in
+                u.withUnsafeMutableBufferPointer { u in
+                    scales.withUnsafeMutableBufferPointer { k in
+                        rowNorms.withUnsafeMutableBufferPointer { n in
+                            OrthogonalizationKernels.editRowNormalized(
+                                base, rows: rows, cols: cols, direction: r.baseAddress!, scale: scale,
+                                u: u.baseAddress!, rowNorms: n.baseAddress!, scales: k.baseAddress!, threads: threadCount)
+                        }
+                    }
+                }
+            }
+        }
+        return OrthogonalizationRecord(
+            orientation: orientation, shape: [rows, cols], scale: scale, direction: direction, projections: u,
+            vectorScales: scales, rowNorms: rowNorms)
     }
 
     // MARK: - Undo
@@ -195,11 +237,22 @@ public struct Orthogonalizer: Sendable {
             throw AbliterationError.mismatch("\(name): shape \(shape) differs from the recorded edit's \(record.shape)")
         }
         let (rows, cols, vectors) = try geometry(shape, record.orientation, hidden: record.direction.count, name: name)
+        let threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        if let n = record.rowNorms {
+            guard record.orientation == .writesToResidual, n.count == rows, record.projections.count == cols,
+                  let k = record.vectorScales, k.count == rows else {
+                throw AbliterationError.mismatch("\(name): row-normalized record does not fit shape \(shape)")
+            }
+            guard let base, rows > 0, cols > 0 else { return }
+            OrthogonalizationKernels.undoRowNormalized(
+                base, rows: rows, cols: cols, direction: record.direction, scale: record.scale,
+                u: record.projections, rowNorms: n, scales: k, threads: threads)
+            return
+        }
         guard record.projections.count == vectors, record.vectorScales.map({ $0.count == vectors }) ?? true else {
             throw AbliterationError.mismatch("\(name): record holds \(record.projections.count) projections for \(vectors) vectors")
         }
         guard let base, rows > 0, cols > 0 else { return }
-        let threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         record.direction.withUnsafeBufferPointer { r in
             record.projections.withUnsafeBufferPointer { p in
                 let run = { (k: UnsafePointer<Float>?) in
@@ -246,9 +299,9 @@ public struct Orthogonalizer: Sendable {
 
     /// The Frobenius norm an edit of this orthogonalizer would leave, from the original's norm and the
     /// record's projections: ‖W′‖² = ‖W‖² − Σ (2s − s²‖r̂‖²)·p̃² without norm preservation (exact in real
-    /// arithmetic), and ‖W‖ with it.
+    /// arithmetic), and ‖W‖ with either kind of it.
     package static func predictedNorm(before: Double, record: OrthogonalizationRecord) -> Double {
-        if record.vectorScales != nil { return before }
+        if record.norms != .none { return before }
         let s = Double(record.scale)
         let rr = record.direction.reduce(0.0) { $0 + Double($1) * Double($1) }
         let removed = record.projections.reduce(0.0) { $0 + Double($1) * Double($1) } * (2 * s - s * s * rr)

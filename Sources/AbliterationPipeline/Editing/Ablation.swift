@@ -41,7 +41,7 @@ extension ModelEditor {
         case .directory(let directory, let dtype):
             let edits = try plannedEdits(plan: plan, measurements: measurements, options: options, model: session.model)
             let summary = try CheckpointExport.write(
-                session: session, to: directory, dtype: dtype, edits: edits, normPreserving: options.normPreserving,
+                session: session, to: directory, dtype: dtype, edits: edits, norms: options.norms,
                 metadata: ["abliterate.plan": plan.description, "abliterate.method": options.method.rawValue,
                            "abliterate.edit_direction": appliedDirectionMode(edits).rawValue,
                            "abliterate.measurements": measurementsPath],
@@ -51,7 +51,7 @@ extension ModelEditor {
             let edits = try plannedEdits(plan: plan, measurements: measurements, options: options, model: session.model)
             let summary = try GGUFExport.write(
                 session: session, to: path, editedType: editedType, modelType: modelType, edits: edits,
-                normPreserving: options.normPreserving,
+                norms: options.norms,
                 provenance: provenance(plan: plan, options: options, edits: edits, measurements: measurementsPath),
                 progress: progress)
             return AblationResult(edits: summary.edits, export: nil, gguf: summary)
@@ -66,7 +66,7 @@ extension ModelEditor {
         var keys = [
             "abliterate.plan": plan.description, "abliterate.method": options.method.rawValue,
             "abliterate.edit_direction": appliedDirectionMode(edits).rawValue,
-            "abliterate.scale": "\(options.scale)", "abliterate.norm_preserving": "\(options.normPreserving)",
+            "abliterate.scale": "\(options.scale)", "abliterate.norm_preservation": options.norms.rawValue,
             "abliterate.targets": options.targets.map(\.rawValue).joined(separator: ","),
         ]
         if let measurements { keys["abliterate.measurements"] = URL(fileURLWithPath: measurements).lastPathComponent }

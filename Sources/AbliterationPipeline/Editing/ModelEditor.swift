@@ -50,8 +50,9 @@ public enum EditTarget: String, CaseIterable, Sendable, Codable {
 /// How a plan is turned into weight edits.
 public struct AblationOptions: Sendable, Codable, Equatable {
     public var method: RefusalDirection.Method
-    /// Keep the norm of every vector written into the residual (grimjim's refinement).
-    public var normPreserving: Bool
+    /// What the edit keeps of each writing weight's norms: nothing, every written vector's (grimjim's
+    /// refinement) or every row's (heretic's row normalization); `NormPreservation`.
+    public var norms: NormPreservation
     /// Multiplies the scale of every plan entry.
     public var scale: Float
     public var targets: [EditTarget]
@@ -59,10 +60,10 @@ public struct AblationOptions: Sendable, Codable, Equatable {
     /// (`EditDirectionMode`); `.automatic` picks the norm-aware one wherever the model has such a norm.
     public var direction: EditDirectionMode
 
-    public init(method: RefusalDirection.Method = .projected, normPreserving: Bool = false, scale: Float = 1,
+    public init(method: RefusalDirection.Method = .projected, norms: NormPreservation = .none, scale: Float = 1,
                 targets: [EditTarget] = [.attentionOutput, .mlpDown], direction: EditDirectionMode = .automatic) {
         self.method = method
-        self.normPreserving = normPreserving
+        self.norms = norms
         self.scale = scale
         self.targets = targets
         self.direction = direction
@@ -205,7 +206,7 @@ public enum ModelEditor {
     /// its own factor: neither is a projection of a block's output, so they stay weight edits
     /// (`apply`, with a snapshot to restore), as do edits of the weights that read the residual.
     public static func editsActivations(_ options: AblationOptions) -> Bool {
-        !options.normPreserving && options.targets.allSatisfy { $0 == .attentionOutput || $0 == .mlpDown }
+        options.norms == .none && options.targets.allSatisfy { $0 == .attentionOutput || $0 == .mlpDown }
     }
 
     /// The plan as an edit of the block outputs in the forward pass (`LanguageModel.setResidualWriteEdit`):
@@ -265,7 +266,7 @@ public enum ModelEditor {
                 throw AbliterationError.invalidInput("ablate: the model has no tensor '\(edit.name)'")
             }
             var w = try model.weights.float32(edit.name)
-            let (summary, record) = try apply(edit, to: &w, normPreserving: options.normPreserving)
+            let (summary, record) = try apply(edit, to: &w, norms: options.norms)
             summaries.append(summary)
             if !dryRun {
                 try model.weights.replace(edit.name, with: w)
@@ -277,22 +278,22 @@ public enum ModelEditor {
 
     /// Orthogonalizes one tensor (f32, Hugging Face layout) as planned.
     public static func apply(
-        _ edit: PlannedEdit, to w: inout Tensor<Float>, normPreserving: Bool
+        _ edit: PlannedEdit, to w: inout Tensor<Float>, norms: NormPreservation
     ) throws -> (TensorEditSummary, OrthogonalizationRecord) {
         let before = Orthogonalizer.frobeniusNorm(w)
         let record: OrthogonalizationRecord
         let measuredAlong: [Float]  // u for a writer, g ⊙ r̂ for a reader: what is left along it is reported
         if edit.orientation == .readsFromResidual {
-            guard !normPreserving else {
+            guard norms == .none else {
                 throw AbliterationError.unsupported(
-                    "\(edit.name): a norm-preserving edit keeps the norm of what a weight writes; \(edit.name) reads the residual (drop --norm-preserving or the reading targets)")
+                    "\(edit.name): a norm-preserving or row-normalized edit keeps the norms of a weight that writes the residual; \(edit.name) reads it (drop --norm-preserving/--row-normalized or the reading targets)")
             }
             let reader = try InputOrthogonalizer(direction: edit.direction.unit64, inputGain: edit.inputGain, scale: edit.scale)
             record = try reader.apply(to: &w, name: edit.name)
             measuredAlong = reader.reading
         } else {
             let orthogonalizer = try Orthogonalizer(
-                direction: try edit.editDirection(), scale: edit.scale, normPreserving: normPreserving)
+                direction: try edit.editDirection(), scale: edit.scale, norms: norms)
             record = try orthogonalizer.apply(to: &w, orientation: edit.orientation, name: edit.name)
             measuredAlong = orthogonalizer.direction
         }

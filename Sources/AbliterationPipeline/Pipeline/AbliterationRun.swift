@@ -102,7 +102,7 @@ public enum AbliterationRun {
         public var refusalPrefixes: [String]?
         public var plan: String
         public var method: RefusalDirection.Method
-        public var normPreserving: Bool
+        public var norms: NormPreservation
         /// The edit direction that ran: `norm-aware` (normalize(g ⊙ r̂) for every edited block weight) or
         /// `plain` (r̂); `auto` only when a plan mixed both. It describes the writing weights' edit
         /// (`plain` when only reading weights were edited, `targets`).
@@ -348,12 +348,12 @@ public enum AbliterationRun {
             if let type = options.gguf {
                 return try GGUFExport.write(
                     session: session, to: output, editedType: type, modelType: options.ggufModelType, edits: edits,
-                    normPreserving: options.ablation.normPreserving,
+                    norms: options.ablation.norms,
                     provenance: ModelEditor.provenance(plan: plan, options: options.ablation, edits: edits, measurements: nil),
                     progress: { done, total in progress?(StepProgress(step: "write", done: done, total: total, unit: "tensors")) }).edits
             }
             return try CheckpointExport.write(
-                session: session, to: output, dtype: options.dtype, edits: edits, normPreserving: options.ablation.normPreserving,
+                session: session, to: output, dtype: options.dtype, edits: edits, norms: options.ablation.norms,
                 metadata: ["abliterate.plan": plan.description, "abliterate.method": options.ablation.method.rawValue,
                            "abliterate.edit_direction": editDirection.rawValue],
                 progress: { done, total in progress?(StepProgress(step: "write", done: done, total: total, unit: "tensors")) }).edits
@@ -377,7 +377,7 @@ public enum AbliterationRun {
             model: path, adapter: adapter, output: output, measurement: measurements.metadata,
             suggestedLayers: analysis.suggestedLayers(), search: search, screened: screenedPlans, front: front,
             selection: options.plan == nil ? options.selection.description : nil, refusalPrefixes: refusalPrefixes, plan: plan.description,
-            method: options.ablation.method, normPreserving: options.ablation.normPreserving, editDirection: editDirection,
+            method: options.ablation.method, norms: options.ablation.norms, editDirection: editDirection,
             scale: options.ablation.scale,
             targets: options.ablation.targets, edits: writtenEdits, before: RefusalSummary(before), after: RefusalSummary(after),
             klDivergence: kl, harmlessTestPrompts: options.harmlessTest.count, maxNewTokens: evaluation.maxNewTokens,

@@ -54,7 +54,7 @@ public enum CheckpointExport {
 
     public static func write(
         session: ModelSession, to directory: String, dtype requested: DType? = nil,
-        edits: [ModelEditor.PlannedEdit] = [], normPreserving: Bool = false,
+        edits: [ModelEditor.PlannedEdit] = [], norms: NormPreservation = .none,
         metadata: [String: String] = [:], maxShardBytes: Int? = nil, progress: ((Int, Int) -> Void)? = nil
     ) throws -> Summary {
         let fm = FileManager.default
@@ -78,11 +78,11 @@ public enum CheckpointExport {
             if let source = floatCheckpoint(session) {
                 summary = try writeKeepingLayout(
                     session: session, source: source, to: temporary, dtype: requested, edits: plannedEdits,
-                    normPreserving: normPreserving, metadata: metadata, progress: progress)
+                    norms: norms, metadata: metadata, progress: progress)
             } else {
                 summary = try writeTextModel(
                     session: session, to: temporary, dtype: requested, edits: plannedEdits,
-                    normPreserving: normPreserving, metadata: metadata, maxShardBytes: maxShardBytes, progress: progress)
+                    norms: norms, metadata: metadata, maxShardBytes: maxShardBytes, progress: progress)
             }
             guard rename(temporary, target) == 0 else {
                 throw AbliterationError.invalidInput("\(target): cannot rename the finished directory into place: \(String(cString: strerror(errno)))")
@@ -111,7 +111,7 @@ public enum CheckpointExport {
 
     static func writeKeepingLayout(
         session: ModelSession, source: SafetensorsCheckpoint, to temporary: String, dtype requested: DType?,
-        edits: [String: ModelEditor.PlannedEdit], normPreserving: Bool, metadata: [String: String],
+        edits: [String: ModelEditor.PlannedEdit], norms: NormPreservation, metadata: [String: String],
         progress: ((Int, Int) -> Void)?
     ) throws -> Summary {
         let weights = session.model.weights
@@ -164,7 +164,7 @@ public enum CheckpointExport {
                     }
                     if let name, let edit = edits[name] {
                         var values = try weights.float32(name)
-                        let editSummary = try ModelEditor.apply(edit, to: &values, normPreserving: normPreserving).0
+                        let editSummary = try ModelEditor.apply(edit, to: &values, norms: norms).0
                         if weights.fileNames[name] == info.name { summaries.append(editSummary) }
                         try writer.write(spec.name, bytes: try Precision.bytes(values.scalars, as: spec.dtype))
                         converted += 1
@@ -277,7 +277,7 @@ public enum CheckpointExport {
 
     static func writeTextModel(
         session: ModelSession, to temporary: String, dtype requested: DType?, edits: [String: ModelEditor.PlannedEdit],
-        normPreserving: Bool, metadata: [String: String], maxShardBytes: Int?, progress: ((Int, Int) -> Void)?
+        norms: NormPreservation, metadata: [String: String], maxShardBytes: Int?, progress: ((Int, Int) -> Void)?
     ) throws -> Summary {
         let weights = session.model.weights
         let shardLimit = maxShardBytes ?? SafetensorsCheckpointWriter.defaultMaxShardBytes
@@ -296,7 +296,7 @@ public enum CheckpointExport {
             for spec in specs {
                 var values = try weights.float32(spec.name)
                 if let edit = edits[spec.name] {
-                    summaries.append(try ModelEditor.apply(edit, to: &values, normPreserving: normPreserving).0)
+                    summaries.append(try ModelEditor.apply(edit, to: &values, norms: norms).0)
                 }
                 try writer.write(spec.name, bytes: try Precision.bytes(values.scalars, as: spec.dtype))
                 converted += 1

@@ -200,7 +200,7 @@ public enum GGUFConversion {
     /// in `fileType`, applying `edits` on the way. Every error names the file and the tensor or key.
     public static func write(
         session: ModelSession, to path: String, fileType requested: FileType = .auto,
-        edits: [ModelEditor.PlannedEdit] = [], normPreserving: Bool = false, provenance: [String: String] = [:]
+        edits: [ModelEditor.PlannedEdit] = [], norms: NormPreservation = .none, provenance: [String: String] = [:]
     ) throws -> GGUFExport.Summary {
         try OutputPaths.check(
             path, label: "output", kind: .file,
@@ -275,7 +275,7 @@ public enum GGUFConversion {
                 } else if let hf = t.hfName {  // the f32 tensor is released (or shared with `layout`) before encoding
                     var values = try weights.float32(hf)
                     if let edit = plannedEdits[hf] {
-                        summaries.append(try ModelEditor.apply(edit, to: &values, normPreserving: normPreserving).0)
+                        summaries.append(try ModelEditor.apply(edit, to: &values, norms: norms).0)
                     }
                     layout = try model.ggufLayout(hf, values.scalars)
                 } else {

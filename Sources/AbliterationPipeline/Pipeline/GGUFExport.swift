@@ -120,7 +120,7 @@ public enum GGUFExport {
     /// converted in `modelType` (nil: `auto`) by `GGUFConversion.write` (`editedType` must be `same`).
     public static func write(
         session: ModelSession, to path: String, editedType: TensorType = .same, modelType: GGUFConversion.FileType? = nil,
-        edits: [ModelEditor.PlannedEdit] = [], normPreserving: Bool = false, provenance: [String: String] = [:],
+        edits: [ModelEditor.PlannedEdit] = [], norms: NormPreservation = .none, provenance: [String: String] = [:],
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> Summary {
         try OutputPaths.check(
@@ -128,7 +128,7 @@ public enum GGUFExport {
             inputs: OutputPaths.inputs([("model", session.path), ("adapter", session.adapter)]))
         if try checkTypes(source: session.path, editedType: editedType, modelType: modelType) {
             return try GGUFConversion.write(
-                session: session, to: path, fileType: modelType ?? .auto, edits: edits, normPreserving: normPreserving,
+                session: session, to: path, fileType: modelType ?? .auto, edits: edits, norms: norms,
                 provenance: provenance)
         }
         guard session.quantization == .none else {
@@ -206,7 +206,7 @@ public enum GGUFExport {
                 do {  // the f32 tensor is released (or shared with `layout`) before encoding
                     var values = try weights.float32(hf)
                     if let edit = plannedEdits[hf] {
-                        summaries.append(try ModelEditor.apply(edit, to: &values, normPreserving: normPreserving).0)
+                        summaries.append(try ModelEditor.apply(edit, to: &values, norms: norms).0)
                     }
                     layout = try model.ggufLayout(hf, values.scalars)
                 }

@@ -12,7 +12,7 @@ extension AbliterationRun.Report {
         var lines = [
             "model:   \(model)\(adapter.map { " + " + $0 } ?? "")",
             "output:  \(output)",
-            "plan:    \(plan)  (\(method.rawValue)\(normPreserving ? ", norm-preserving" : ""), global scale ×\(scale), \(targets.map(\.rawValue).joined(separator: ",")))",
+            "plan:    \(plan)  (\(method.rawValue)\(norms == .none ? "" : norms == .vectors ? ", norm-preserving" : ", row-normalized"), global scale ×\(scale), \(targets.map(\.rawValue).joined(separator: ",")))",
             "",
             "                      refusals on harmful test prompts (95% CI)   first-token KL on \(harmlessTestPrompts) harmless",
             "  original            \(rate(before))",

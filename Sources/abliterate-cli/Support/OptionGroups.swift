@@ -40,8 +40,11 @@ struct AblationArguments: ParsableArguments {
     @Option(help: "Direction method.")
     var method = RefusalDirection.Method.projected
 
-    @Flag(help: "Keep the norm of every vector written into the residual stream.")
+    @Flag(help: "Keep the norm of every vector written into the residual stream (grimjim's refinement).")
     var normPreserving = false
+
+    @Flag(help: "Edit each writing weight with its rows scaled to unit norm, then give every row its norm back (heretic's \"full\" row normalization; o_proj and down_proj only).")
+    var rowNormalized = false
 
     @Option(parsing: .unconditional, help: "Multiplies the scale of every plan entry (greater than 0).")
     var scale: Float = 1
@@ -58,11 +61,14 @@ struct AblationArguments: ParsableArguments {
 
     func validate() throws {
         guard scale.isFinite, scale > 0 else { throw ValidationError("--scale must be a finite number greater than 0, got \(scale)") }
+        guard !(normPreserving && rowNormalized) else { throw ValidationError("--norm-preserving and --row-normalized are two different edits; pick one") }
     }
+
+    var norms: NormPreservation { rowNormalized ? .rows : normPreserving ? .vectors : .none }
 
     func options() throws -> AblationOptions {
         AblationOptions(
-            method: method, normPreserving: normPreserving, scale: scale, targets: try targets.targets(), direction: editDirection)
+            method: method, norms: norms, scale: scale, targets: try targets.targets(), direction: editDirection)
     }
 }
 
