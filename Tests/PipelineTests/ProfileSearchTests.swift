@@ -60,6 +60,19 @@ final class ProfileSearchTests: XCTestCase {
         XCTAssertTrue(short.allSatisfy { front.contains($0) && a[$0].refusalScore <= 0.5 })
     }
 
+    /// A row-normalized edit's grid: per-block plans from 40%, 55% and 70% of the depth, at scales 1 and 1.5.
+    func testRowNormalizedCandidatesArePerBlockPlans() throws {
+        let analysis = MeasurementAnalysis(try MeasurementsFileTests.synthetic(layers: 18, hidden: 8))
+        let plans = try PlanSearch.rowNormalizedCandidates(analysis)
+        let expected = try [7, 10, 13].flatMap { a in
+            try [Float(1), 1.5].map { try PlanSearch.ownDirections(a...17, layerCount: 18, scale: $0).description }
+        }
+        XCTAssertEqual(plans.map(\.description), expected)
+        XCTAssertTrue(plans.allSatisfy { !$0.isSingleSpan })
+        let tiny = MeasurementAnalysis(try MeasurementsFileTests.synthetic(layers: 1, hidden: 8))
+        XCTAssertEqual(try PlanSearch.rowNormalizedCandidates(tiny).map(\.description), ["1:0", "1:0@1.5"])
+    }
+
     /// heretic's per-layer scope in the plan grammar: block ℓ against the direction of residual ℓ + 1.
     func testOwnDirectionsEditEachBlockAgainstItsOutputsDirection() throws {
         let plan = try PlanSearch.ownDirections(27...29, layerCount: 30, scale: 1.5)

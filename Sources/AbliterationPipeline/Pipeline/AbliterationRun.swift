@@ -275,8 +275,9 @@ public enum AbliterationRun {
             plan = plans[chosen]
             log("chosen (\(options.selection)): \(plan)")
         } else {
-            var candidates = try options.candidates ?? PlanSearch.defaultCandidates(
-                analysis, reading: options.ablation.targets.allSatisfy(\.readsResidual))
+            var candidates = try options.candidates ?? (options.ablation.norms == .rows
+                ? PlanSearch.rowNormalizedCandidates(analysis)
+                : PlanSearch.defaultCandidates(analysis, reading: options.ablation.targets.allSatisfy(\.readsResidual)))
             log("searching \(candidates.count) candidate plans on \(options.searchPrompts) training prompts of each kind")
             let searcher = PlanSearch(
                 harmful: searchHarmful, harmless: searchHarmless,

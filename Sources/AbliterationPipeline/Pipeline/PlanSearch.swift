@@ -127,6 +127,28 @@ public struct PlanSearch: Sendable {
         return plans
     }
 
+    /// The default candidates of a row-normalized edit (`NormPreservation.rows`, heretic's default):
+    /// the blocks from 40%, 55% and 70% of the depth to the last, each against its own output's
+    /// direction (`ownDirections`, heretic's per-layer scope), at scales 1 and 1.5 (the row normalization
+    /// gives back part of what it removes). One direction over a span did worse under this edit on both
+    /// organisms (Docs/results.md), so no span is among them, and `run`'s scale refinement, which refines
+    /// spans, does not run.
+    public static func rowNormalizedCandidates(_ analysis: MeasurementAnalysis) throws -> [LayerPlan] {
+        let l = analysis.metadata.layerCount
+        var seen = Set<String>()
+        var plans: [LayerPlan] = []
+        for f in [0.4, 0.55, 0.7] {
+            let first = Int((f * Double(l)).rounded())
+            guard first < l else { continue }
+            for scale: Float in [1, 1.5] {
+                let plan = try ownDirections(first...(l - 1), layerCount: l, scale: scale)
+                if seen.insert(plan.description).inserted { plans.append(plan) }
+            }
+        }
+        guard !plans.isEmpty else { throw AbliterationError.invalidPlan("plan search: a model of \(l) layers has no per-block plan") }
+        return plans
+    }
+
     /// Each block of `blocks` edited against the direction of the residual it writes, its output
     /// (block ℓ with the direction measured at residual ℓ + 1: `16:15,17:16,…`), at `scale`: heretic's
     /// "per layer" direction scope. On the SmolLM2 organism blocks 21–29 edited this way remove about
