@@ -105,6 +105,21 @@ final class ProfileSearchTests: XCTestCase {
         XCTAssertThrowsError(try PlanSearch.frontLadder(plans, scored: Array(scored.prefix(2)), selection: .maxRefusals(0.05)))
     }
 
+    /// Under row normalization the chosen (per-block) plan alone is laddered, from ×0.25 to ×1.5.
+    func testRowNormalizedFrontLadderScalesTheChosenPlan() throws {
+        let plans = try [1, 1.5].map { try PlanSearch.ownDirections(10...17, layerCount: 18, scale: Float($0)) }
+            + [try PlanSearch.ownDirections(13...17, layerCount: 18)]
+        let scored: [PlanSearch.Candidate] = [
+            .init(plan: plans[0].description, refusals: 25, total: 48, klDivergence: 0.05),
+            .init(plan: plans[1].description, refusals: 4, total: 48, klDivergence: 0.09),
+            .init(plan: plans[2].description, refusals: 46, total: 48, klDivergence: 0.02),
+        ]
+        let ladder = try PlanSearch.frontLadder(plans, scored: scored, selection: .maxRefusals(0.05), rowNormalized: true).map(\.description)
+        // ×1.5 of 1.5 is 2.25; ×(2/3) would be plans[0], already scored: none of the six factors gives it.
+        XCTAssertEqual(ladder, try [0.25, 0.375, 0.5, 0.625, 0.75, 1.5].map { f in
+            try PlanSearch.ownDirections(10...17, layerCount: 18, scale: 1.5 * Float(f)).description })
+    }
+
     /// The fill takes the front's pair of one plan at two scales that leaves the largest rectangle
     /// (refusal gap × KL ratio), not a pair of different plans, not a pair one refusal apart.
     func testFrontFillTakesTheWidestGapBetweenScalesOfOnePlan() throws {

@@ -246,11 +246,22 @@ public struct PlanSearch: Sendable {
     /// plan to edits that barely move the model: the plan `selection` picks from `scored` at `frontFactors`
     /// of its scales, and the per-block plan (not `isSingleSpan`) of the front with the lowest KL at
     /// `ownDirectionFrontFactors`; plans already among `candidates` are left out. `scored[i]` is the score
-    /// of `candidates[i]`.
-    public static func frontLadder(_ candidates: [LayerPlan], scored: [Candidate], selection: Selection) throws -> [LayerPlan] {
+    /// of `candidates[i]`. With `rowNormalized` (every candidate a per-block plan,
+    /// `rowNormalizedCandidates`) the chosen plan alone is scaled, at both lists of factors: the per-block
+    /// plan of the front with the lowest KL is then the weakest edit, whose ladder would only repeat the
+    /// unedited model.
+    public static func frontLadder(
+        _ candidates: [LayerPlan], scored: [Candidate], selection: Selection, rowNormalized: Bool = false
+    ) throws -> [LayerPlan] {
         guard !candidates.isEmpty else { throw AbliterationError.invalidPlan("plan search: no candidate plans") }
         try checkScores(candidates, scored)
-        var ladders = [(candidates[selection.choose(scored)], frontFactors)]
+        let chosen = candidates[selection.choose(scored)]
+        if rowNormalized {
+            var known = Set(candidates.map(\.description))
+            return try Set(frontFactors + ownDirectionFrontFactors).sorted()
+                .map { try chosen.scaled(by: $0) }.filter { known.insert($0.description).inserted }
+        }
+        var ladders = [(chosen, frontFactors)]
         if let own = front(scored).filter({ !candidates[$0].isSingleSpan })
             .min(by: { scored[$0].klDivergence < scored[$1].klDivergence }) {
             ladders.append((candidates[own], ownDirectionFrontFactors))
