@@ -62,6 +62,9 @@ struct AblationArguments: ParsableArguments {
     func validate() throws {
         guard scale.isFinite, scale > 0 else { throw ValidationError("--scale must be a finite number greater than 0, got \(scale)") }
         guard !(normPreserving && rowNormalized) else { throw ValidationError("--norm-preserving and --row-normalized are two different edits; pick one") }
+        if normPreserving || rowNormalized, let reader = try targets.targets().first(where: { $0.readsResidual || (rowNormalized && $0 == .embedding) }) {
+            throw ValidationError("--\(rowNormalized ? "row-normalized" : "norm-preserving") keeps the norms of o_proj/down_proj\(rowNormalized ? "" : "/embed"), the weights that write the residual; \(reader.rawValue) is not one (drop it from --targets)")
+        }
     }
 
     var norms: NormPreservation { rowNormalized ? .rows : normPreserving ? .vectors : .none }
