@@ -45,6 +45,7 @@ struct AblateCommand: ParsableCommand {
             }
             let m = try Measurements(contentsOf: measurements)
             let layerPlan = try plan.plan()
+            if let note = try ablation.reportNote(plan: plan) { printError(note) }
             let session = try modelOptions.load()
             let options = try ablation.options()
             let target: ModelEditor.Output = dryRun || output == nil

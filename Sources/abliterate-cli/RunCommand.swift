@@ -74,6 +74,7 @@ struct RunCommand: ParsableCommand {
             options.measurementQuantization = measurement.quantize
             options.ablation = try ablation.options()
             options.plan = try plan?.plan()
+            if let plan, let note = try ablation.reportNote(plan: plan) { printError(note) }
             options.candidates = try candidates.map { try $0.split(separator: ";").map { try LayerPlan(parsing: String($0)) } }
             options.searchPrompts = searchPrompts
             options.search = search

@@ -3,6 +3,7 @@ import AbliterationPipeline
 import ArgumentParser
 import Foundation
 import LanguageModels
+import TensorKit
 
 /// `--model` and `--adapter`: what to load.
 struct ModelOptions: ParsableArguments {
@@ -68,6 +69,27 @@ struct AblationArguments: ParsableArguments {
     }
 
     var norms: NormPreservation { rowNormalized ? .rows : normPreserving ? .vectors : .none }
+
+    /// The flags that give `options` (edit direction aside), for telling a user how to repeat an edit.
+    static func flags(_ options: AblationOptions) -> [String] {
+        var flags = ["--targets \(options.targets.map(\.rawValue).joined(separator: ","))", "--method \(options.method.rawValue)"]
+        if options.norms == .vectors { flags.append("--norm-preserving") }
+        if options.norms == .rows { flags.append("--row-normalized") }
+        if options.scale != 1 { flags.append("--scale \(options.scale)") }
+        return flags
+    }
+
+    /// A note when `--plan` is a run report whose edit this command's options would not repeat: the
+    /// report's flags that differ, so that the plan is applied as it was scored. Nil otherwise.
+    func reportNote(plan: PlanArgument) throws -> String? {
+        guard let file = plan.file,
+              let data = try? Data(InputFile.contents(file, maxBytes: LayerPlan.maxFileBytes)),
+              let recorded = AblationOptions(runReport: data) else { return nil }
+        let ours = Self.flags(try options()), theirs = Self.flags(recorded)
+        guard ours != theirs else { return nil }
+        let missing = theirs.filter { !ours.contains($0) }
+        return "note: \(UserText.sanitized(file)) scored its plan with \(theirs.joined(separator: " ")); this edit differs (add \(missing.joined(separator: " ")) to repeat it)"
+    }
 
     func options() throws -> AblationOptions {
         AblationOptions(
