@@ -18,16 +18,27 @@ final class GemmaOrganismTests: XCTestCase {
     /// ‖x‖ in f64.
     func norm(_ x: [Float]) -> Double { x.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
 
+    /// `run` on the organism with `options`, into a new temporary directory (the caller removes it).
+    func run(_ options: AbliterationRun.Options) throws -> (AbliterationRun.Report, String) {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("abliterate-gemma-\(UUID().uuidString)").path
+        do {
+            let report = try AbliterationRun.run(
+                path: try TestModels.gemma3(), adapter: Fixtures.gemmaRefusalAdapter.path, output: output, options: options,
+                log: { print("[gemma run] \($0)") })
+            return (report, output)
+        } catch {
+            try? FileManager.default.removeItem(atPath: output)
+            throw error
+        }
+    }
+
     func testReadingEditMeetsTheBoundOnTheTestSplit() throws {
         var options = try AbliterationRun.Options()
         options.plan = try LayerPlan(parsing: Self.searchedPlan)
         options.ablation.targets = EditTarget.readers
         options.dtype = .f32  // as the documented run (--dtype F32); bf16 gives 13/131 at 0.285, one prompt less margin
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("abliterate-gemma-\(UUID().uuidString)").path
+        let (report, output) = try run(options)
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let report = try AbliterationRun.run(
-            path: try TestModels.gemma3(), adapter: Fixtures.gemmaRefusalAdapter.path, output: output, options: options,
-            log: { print("[gemma run] \($0)") })
         print(report.table)
         XCTAssertEqual(report.before.total, 131)
         XCTAssertGreaterThanOrEqual(report.before.refusalRate, 0.70, "the organism refuses the harmful test prompts")
@@ -62,11 +73,8 @@ final class GemmaOrganismTests: XCTestCase {
         options.plan = try LayerPlan(parsing: Self.rowNormalizedPlan)
         options.ablation.norms = .rows
         options.dtype = .f32  // as the documented run (--dtype F32)
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("abliterate-gemma-\(UUID().uuidString)").path
+        let (report, output) = try run(options)
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let report = try AbliterationRun.run(
-            path: try TestModels.gemma3(), adapter: Fixtures.gemmaRefusalAdapter.path, output: output, options: options,
-            log: { print("[gemma run] \($0)") })
         print(report.table)
         XCTAssertEqual(report.before.refusals, 131)
         XCTAssertLessThanOrEqual(report.after.refusals, 18, "no more refusals than heretic's trial 21")
@@ -103,11 +111,8 @@ final class GemmaOrganismTests: XCTestCase {
         options.harmfulTest = PromptSet.evenlySpaced(options.harmfulTest, count: 8)
         options.harmlessTest = PromptSet.evenlySpaced(options.harmlessTest, count: 8)
         options.evaluation.maxNewTokens = 8
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("abliterate-gemma-\(UUID().uuidString)").path
+        let (report, output) = try run(options)
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let report = try AbliterationRun.run(
-            path: try TestModels.gemma3(), adapter: Fixtures.gemmaRefusalAdapter.path, output: output, options: options,
-            log: { print("[gemma run] \($0)") })
         XCTAssertEqual(report.editDirection, .normAware)
         XCTAssertEqual(report.edits.count, 20)
         XCTAssertTrue(report.edits.allSatisfy { $0.normAware && !$0.reads })
