@@ -15,7 +15,7 @@ enum JinjaStringMethod: String {
     case replace
     /// The parts between occurrences of the argument, or the whitespace-separated words without one.
     case split
-    /// The character offset of the argument's first occurrence, else -1.
+    /// The code-point offset of the argument's first occurrence, else -1 (0 for an empty argument).
     case find
 }
 
@@ -64,8 +64,10 @@ extension JinjaInterpreter {
             try budget.list(parts.count)
             return .array(parts.map { .string(String($0)) })
         case .find:
-            guard let r = s.range(of: try a.first.map { try text($0) } ?? "") else { return .int(-1) }
-            return .int(s.distance(from: s.startIndex, to: r.lowerBound))
+            let needle = try a.first.map { try text($0) } ?? ""
+            guard !needle.isEmpty else { return .int(0) }
+            guard let at = try matches(of: needle, in: s, upTo: 1).first else { return .int(-1) }
+            return .int(String(decoding: s.utf8.prefix(at), as: UTF8.self).unicodeScalars.count)
         }
     }
 
@@ -87,14 +89,15 @@ extension JinjaInterpreter {
 
     /// `s.split(separator)` as Python does it (`separator` not empty), at most `JinjaLimits.listItems` parts.
     private mutating func splitting(_ s: String, _ separator: String) throws -> [Substring] {
+        let at = try matches(of: separator, in: s, upTo: JinjaLimits.listItems)
+        if at.count >= JinjaLimits.listItems { try budget.list(at.count + 1) }
+        let bytes = Array(s.utf8), width = separator.utf8.count
         var parts: [Substring] = []
-        var rest = s[...]
-        while let r = rest.range(of: separator) {
-            parts.append(rest[..<r.lowerBound])
-            if parts.count >= JinjaLimits.listItems { try budget.list(parts.count + 1) }
-            rest = rest[r.upperBound...]
+        var start = 0
+        for offset in at + [bytes.count] {
+            parts.append(Substring(String(decoding: bytes[start..<offset], as: UTF8.self)))
+            start = offset + width
         }
-        parts.append(rest)
         return parts
     }
 
@@ -105,28 +108,44 @@ extension JinjaInterpreter {
         let size = s.utf8.count, growth = new.utf8.count - old.utf8.count
         if growth > 0, size + size / old.utf8.count * growth > JinjaLimits.stringBytes {
             let tooMany = max(JinjaLimits.stringBytes - size, 0) / growth + 1
-            if try occurrences(of: old, in: s, upTo: tooMany) >= tooMany {
+            if try matches(of: old, in: s, upTo: tooMany).count >= tooMany {
                 throw budget.error("replace() would grow the text past the output-size limit of \(JinjaLimits.stringSize)")
             }
         }
-        return s.replacingOccurrences(of: old, with: new)
+        let at = try matches(of: old, in: s, upTo: Int.max)
+        guard !at.isEmpty else { return s }
+        let bytes = Array(s.utf8), width = old.utf8.count
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + at.count * max(growth, 0))
+        var start = 0
+        for offset in at {
+            out.append(contentsOf: bytes[start..<offset])
+            out.append(contentsOf: new.utf8)
+            start = offset + width
+        }
+        out.append(contentsOf: bytes[start...])
+        return String(decoding: out, as: UTF8.self)
     }
 
-    /// Non-overlapping occurrences of `needle`'s bytes in `haystack` (`needle` not empty), counted up
-    /// to `limit`; each candidate compared is charged to the text budget.
-    private mutating func occurrences(of needle: String, in haystack: String, upTo limit: Int) throws -> Int {
+    /// The UTF-8 offsets of the non-overlapping occurrences of `needle` in `haystack` (`needle` not
+    /// empty), left to right, at most `limit` of them; each candidate compared is charged to the text
+    /// budget. Bytes are compared exactly, so this is Python's code-point matching (UTF-8 is
+    /// self-synchronizing). Foundation's `range(of:)`, `contains` and `replacingOccurrences` are not used:
+    /// they skip NUL characters when comparing, return ranges past the end of the string and trap.
+    mutating func matches(of needle: String, in haystack: String, upTo limit: Int) throws -> [Int] {
         let needle = Array(needle.utf8)
+        guard !needle.isEmpty else { return [] }
         var haystack = haystack   // withUTF8 needs it contiguous and mutable
         return try haystack.withUTF8 { h in
-            guard let base = h.baseAddress else { return 0 }
-            var count = 0, offset = 0
-            while count < limit, offset + needle.count <= h.count,
+            guard let base = h.baseAddress else { return [] }
+            var found: [Int] = [], offset = 0
+            while found.count < limit, offset + needle.count <= h.count,
                   let p = memchr(base + offset, Int32(needle[0]), h.count - offset - needle.count + 1) {
                 let at = base.distance(to: p.assumingMemoryBound(to: UInt8.self))
                 try budget.text(needle.count)
-                if memcmp(base + at, needle, needle.count) == 0 { count += 1; offset = at + needle.count } else { offset = at + 1 }
+                if memcmp(base + at, needle, needle.count) == 0 { found.append(at); offset = at + needle.count } else { offset = at + 1 }
             }
-            return count
+            return found
         }
     }
 

@@ -97,7 +97,7 @@ extension JinjaInterpreter {
         case .string(let s):
             guard case .string(let t) = item else { return false }
             try budget.text(s.utf8.count)
-            return s.contains(t)
+            return try t.isEmpty || !matches(of: t, in: s, upTo: 1).isEmpty
         case .array(let arr):
             for x in arr where try equal(x, item) { return true }
             return false

@@ -32,6 +32,20 @@ final class ChatTemplateLimitsTests: XCTestCase {
         XCTAssertLessThan(elapsed, seconds, "took \(elapsed) s", file: file, line: line)
     }
 
+    // MARK: - Strings with NUL characters
+
+    /// Foundation's string search skips NUL characters: `replace` trapped (libFuzzer's chat_template
+    /// target found it), `split` and `find` read ranges past the end, `in` said yes. Matching is now byte
+    /// for byte, as Python's code-point matching.
+    func testNULCharactersAreMatchedExactly() throws {
+        let nuls = String(repeating: "\u{0}", count: 100)
+        XCTAssertEqual(try render("{{ 'a b' | replace('b\(nuls)', 'c') }}"), "a b")
+        XCTAssertEqual(try render("{{ 'a b'.replace('b\(nuls)', 'c') }}|{{ 'a\u{0}b'.replace('\u{0}', '-') }}"), "a b|a-b")
+        XCTAssertEqual(try render("{{ 'a b'.split('b\(nuls)') | length }} {{ 'x\u{0}y'.split('\u{0}') | join('+') }}"), "1 x+y")
+        XCTAssertEqual(try render("{{ 'a b'.find('b\(nuls)') }} {{ 'é\u{0}b'.find('b') }} {{ 'ab'.find('') }}"), "-1 2 0")
+        XCTAssertEqual(try render("{{ 'b\(nuls)' in 'a b' }} {{ '\u{0}' in 'a\u{0}' }} {{ '' in 'a' }}"), "False True True")
+    }
+
     // MARK: - Integers
 
     func testIntMinModuloMinusOneIsZeroAndFloorDivisionIsOutOfRange() throws {
