@@ -87,8 +87,10 @@ struct AblationArguments: ParsableArguments {
               let recorded = AblationOptions(runReport: data) else { return nil }
         let ours = Self.flags(try options()), theirs = Self.flags(recorded)
         guard ours != theirs else { return nil }
-        let missing = theirs.filter { !ours.contains($0) }
-        return "note: \(UserText.sanitized(file)) scored its plan with \(theirs.joined(separator: " ")); this edit differs (add \(missing.joined(separator: " ")) to repeat it)"
+        let missing = theirs.filter { !ours.contains($0) }, extra = ours.filter { !theirs.contains($0) }
+        let change = (missing.isEmpty ? [] : ["add " + missing.joined(separator: " ")])
+            + (extra.isEmpty ? [] : ["drop or change " + extra.joined(separator: " ")])
+        return "note: \(UserText.sanitized(file)) scored its plan with \(theirs.joined(separator: " ")); this edit differs (\(change.joined(separator: ", ")) to repeat it)"
     }
 
     func options() throws -> AblationOptions {
