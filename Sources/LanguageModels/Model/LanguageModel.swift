@@ -100,13 +100,19 @@ public final class LanguageModel: @unchecked Sendable {
 
     /// Runs the prompts of `batch` (any lengths; each sequence attends only to itself) and returns the
     /// requested residuals and logits. Blocks after the last captured point are not run when no
-    /// logits are requested.
+    /// logits are requested. A prefix every prompt shares is run once (`SharedPrefix.swift`).
     public func forward(
         batch: [[Int]], capture: ResidualCapture? = nil, logits: LogitsRequest = .none
     ) throws -> ForwardOutput {
         lock.lock()
         defer { lock.unlock() }
-        return try run(batch, cache: nil, slots: nil, capture: capture, logits: logits)
+        let blocks = blocksNeeded(points: capture?.points ?? [], logits: logits)
+        let shared = Self.tokensNeeded(capture: capture, logits: logits).map { sharedPrefixLength(batch, keep: $0) } ?? 0
+        guard shared > 0, blocks > 0 else {
+            return try run(batch, cache: nil, slots: nil, capture: capture, logits: logits)
+        }
+        let prefix = try prefixCache(Array(batch[0][..<shared]), blocks: blocks)
+        return try run(batch.map { Array($0[shared...]) }, cache: nil, slots: nil, prefix: prefix, capture: capture, logits: logits)
     }
 
     /// The log-softmax of the last token's logits of each prompt: (batch, vocab).

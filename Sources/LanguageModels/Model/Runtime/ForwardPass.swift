@@ -22,9 +22,12 @@ extension LanguageModel {
     }
 
     /// The forward pass. With a cache, `slots[s]` is sequence s's cache slot, its new tokens follow the
-    /// cached ones, and their keys and values are appended to the cache.
+    /// cached ones, and their keys and values are appended to the cache. Without one, a `prefix` (slot 0
+    /// of a cache, `prefixCache`) precedes every sequence: each sequence's tokens follow its positions and
+    /// attend to its keys and values (`SharedPrefix.swift`).
     func run(
-        _ batch: [[Int]], cache: KVCache?, slots: [Int]?, capture: ResidualCapture?, logits: LogitsRequest
+        _ batch: [[Int]], cache: KVCache?, slots: [Int]?, prefix: KVCache? = nil, capture: ResidualCapture?,
+        logits: LogitsRequest
     ) throws -> ForwardOutput {
         let c = configuration
         guard !batch.isEmpty else { throw ModelError.invalidInput("forward: empty batch") }
@@ -38,7 +41,8 @@ extension LanguageModel {
             starts.append(total)
             total += tokens.count
         }
-        let pastLengths = slots.map { $0.map { cache!.lengths[$0] } } ?? Array(repeating: 0, count: batch.count)
+        let pastLengths = slots.map { $0.map { cache!.lengths[$0] } }
+            ?? Array(repeating: cache == nil ? prefix?.lengths[0] ?? 0 : 0, count: batch.count)
         for (s, tokens) in batch.enumerated() where pastLengths[s] + tokens.count > c.maxPositionEmbeddings {
             throw ModelError.invalidInput(
                 "forward: sequence \(s) reaches position \(pastLengths[s] + tokens.count), past the model's context of \(c.maxPositionEmbeddings) tokens")
@@ -62,15 +66,7 @@ extension LanguageModel {
             default: break
             }
         }
-        var blocksNeeded = 0
-        for p in points {
-            switch p {
-            case .hiddenState(let l): blocksNeeded = max(blocksNeeded, l)
-            case .finalNorm: blocksNeeded = c.layerCount
-            case .attentionWrite(let l), .feedForwardWrite(let l): blocksNeeded = max(blocksNeeded, l + 1)
-            }
-        }
-        if logits != .none { blocksNeeded = c.layerCount }
+        let blocksNeeded = blocksNeeded(points: points, logits: logits)
         if case .lastTokens(let count) = logits {
             guard count >= 1 else { throw ModelError.invalidInput("logits of the last \(count) tokens: at least 1") }
             if let s = batch.firstIndex(where: { $0.count < count }) {
@@ -118,7 +114,7 @@ extension LanguageModel {
         for layer in 0..<blocksNeeded {
             try captureHidden(layer)
             try block(layer, x: x.pointer, packed: packed, scratch: scratch, tables: tables, cache: cache, slots: slots,
-                      captureWrite: points.isEmpty ? nil : captureWrite)
+                      prefix: prefix, captureWrite: points.isEmpty ? nil : captureWrite)
         }
         try captureHidden(blocksNeeded)  // the output of the last block run
         if let cache, let slots {
@@ -148,6 +144,20 @@ extension LanguageModel {
             logitsTensor = try lmHead(normed.pointer, rows: lastRows.count)
         }
         return ForwardOutput(residuals: residuals, logits: logitsTensor, blocksEvaluated: blocksNeeded)
+    }
+
+    /// How many blocks a pass must run for `points` and `logits` (points already checked to be in range).
+    func blocksNeeded(points: [ResidualPoint], logits: LogitsRequest) -> Int {
+        if logits != .none { return configuration.layerCount }
+        var blocks = 0
+        for p in points {
+            switch p {
+            case .hiddenState(let l): blocks = max(blocks, l)
+            case .finalNorm: blocks = configuration.layerCount
+            case .attentionWrite(let l), .feedForwardWrite(let l): blocks = max(blocks, l + 1)
+            }
+        }
+        return min(max(blocks, 0), configuration.layerCount)
     }
 
     // MARK: - Pieces
@@ -239,7 +249,7 @@ extension LanguageModel {
     /// One decoder block, updating the residual stream x (T, hidden) in place.
     func block(
         _ l: Int, x: UnsafeMutablePointer<Float>, packed: PackedBatch, scratch s: BlockScratch,
-        tables: RoPETables, cache: KVCache?, slots: [Int]?,
+        tables: RoPETables, cache: KVCache?, slots: [Int]?, prefix: KVCache? = nil,
         captureWrite: ((ResidualPoint, UnsafeMutablePointer<Float>) throws -> Void)? = nil
     ) throws {
         let c = configuration
@@ -270,7 +280,8 @@ extension LanguageModel {
                                       cos: cp.baseAddress!, sin: sp.baseAddress!)
             }
         }
-        attention(layer: l, packed: packed, scratch: s, window: sliding ? c.slidingWindow : nil, cache: cache, slots: slots)
+        attention(layer: l, packed: packed, scratch: s, window: sliding ? c.slidingWindow : nil, cache: cache, slots: slots,
+                  prefix: prefix)
         try linear(p + "self_attn.o_proj.weight", s.attention.pointer, rows: t, inSize: qw, outSize: h, into: s.projected.pointer)
         editWrite(l, .attention, s.projected.pointer, rows: t)
         if let norm = recipe.outputNorm(ofBlockTensor: "self_attn.o_proj.weight") {
@@ -305,7 +316,10 @@ extension LanguageModel {
 
     /// Grouped-query attention for every (sequence, head) pair, in parallel. Query head j reads
     /// key/value head j / (heads / kvHeads).
-    func attention(layer l: Int, packed: PackedBatch, scratch s: BlockScratch, window: Int?, cache: KVCache?, slots: [Int]?) {
+    func attention(
+        layer l: Int, packed: PackedBatch, scratch s: BlockScratch, window: Int?, cache: KVCache?, slots: [Int]?,
+        prefix: KVCache? = nil
+    ) {
         let c = configuration
         let qw = c.queryWidth, kvw = c.keyValueWidth, d = c.headDim
         let group = c.headCount / c.kvHeadCount
@@ -316,6 +330,21 @@ extension LanguageModel {
                 (cache.keys(layer: l, slot: slot) + past * kvw).update(from: s.k.pointer + start * kvw, count: n * kvw)
                 (cache.values(layer: l, slot: slot) + past * kvw).update(from: s.v.pointer + start * kvw, count: n * kvw)
             }
+        }
+        // Without a cache, a shared prefix's keys and values go before each sequence's own:
+        // (P + nₛ, kvw) rows per sequence s, sequence s's from row P·s + startₛ.
+        let sharedLength = cache == nil ? prefix?.lengths[0] ?? 0 : 0
+        let context: (keys: FloatBuffer, values: FloatBuffer)? = (cache == nil ? prefix : nil).map { shared in
+            let rows = packed.tokens.count * sharedLength + packed.total
+            let keys = FloatBuffer(rows * kvw), values = FloatBuffer(rows * kvw)
+            for seq in packed.tokens.indices {
+                let n = packed.tokens[seq].count, start = packed.starts[seq], row = seq * sharedLength + start
+                (keys.pointer + row * kvw).update(from: shared.keys(layer: l, slot: 0), count: sharedLength * kvw)
+                (values.pointer + row * kvw).update(from: shared.values(layer: l, slot: 0), count: sharedLength * kvw)
+                (keys.pointer + (row + sharedLength) * kvw).update(from: s.k.pointer + start * kvw, count: n * kvw)
+                (values.pointer + (row + sharedLength) * kvw).update(from: s.v.pointer + start * kvw, count: n * kvw)
+            }
+            return (keys, values)
         }
         let sequences = packed.tokens.count
         let heads = c.headCount
@@ -328,6 +357,10 @@ extension LanguageModel {
             if let cache, let slots {
                 keys = UnsafePointer(cache.keys(layer: l, slot: slots[seq]) + kvHead * d)
                 values = UnsafePointer(cache.values(layer: l, slot: slots[seq]) + kvHead * d)
+            } else if let context {
+                let row = seq * sharedLength + start
+                keys = UnsafePointer(context.keys.pointer + row * kvw + kvHead * d)
+                values = UnsafePointer(context.values.pointer + row * kvw + kvHead * d)
             } else {
                 keys = UnsafePointer(k + start * kvw + kvHead * d)
                 values = UnsafePointer(v + start * kvw + kvHead * d)

@@ -1,7 +1,8 @@
 import TensorKit
 
 extension LanguageModel {
-    /// Greedy decoding of every prompt of `batch` together, with a KV cache: one batched prefill, then
+    /// Greedy decoding of every prompt of `batch` together, with a KV cache: one batched prefill (a prefix
+    /// every prompt shares run once, `SharedPrefix.swift`), then
     /// one packed step per new token over the sequences still running. A sequence stops when it emits a
     /// token of `stopTokens` (kept as its last token), after `maxNewTokens` tokens, or as soon as
     /// `stop(s, tokens)` is true of the tokens generated so far for sequence `s` (index into `batch`).
@@ -32,8 +33,14 @@ extension LanguageModel {
         var results: [Generation] = []
         var next: [Int] = []
 
-        // Prefill.
-        let prefill = try run(batch, cache: cache, slots: Array(batch.indices), capture: nil, logits: .lastToken)
+        // Prefill, a prefix every prompt shares run once (`SharedPrefix.swift`).
+        let shared = sharedPrefixLength(batch, keep: 1)
+        if shared > 0 {
+            let prefix = try prefixCache(Array(batch[0][..<shared]), blocks: configuration.layerCount)
+            for s in batch.indices { cache.fill(slot: s, withPrefixOf: prefix, count: shared) }
+        }
+        let prefill = try run(batch.map { Array($0[shared...]) }, cache: cache, slots: Array(batch.indices), capture: nil,
+                              logits: .lastToken)
         guard var logits = prefill.logits else { throw ModelError.invalidInput("generate: no logits") }
         try logits.scalars.withUnsafeMutableBufferPointer { lp in
             for s in batch.indices {
