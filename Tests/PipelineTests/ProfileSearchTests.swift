@@ -105,7 +105,8 @@ final class ProfileSearchTests: XCTestCase {
         XCTAssertThrowsError(try PlanSearch.frontLadder(plans, scored: Array(scored.prefix(2)), selection: .maxRefusals(0.05)))
     }
 
-    /// Under row normalization the chosen (per-block) plan alone is laddered, from ×0.25 to ×1.5.
+    /// When every candidate is per-block (row normalization's grid) the chosen plan alone is laddered,
+    /// from ×0.25 to ×1.5.
     func testRowNormalizedFrontLadderScalesTheChosenPlan() throws {
         let plans = try [1, 1.5].map { try PlanSearch.ownDirections(10...17, layerCount: 18, scale: Float($0)) }
             + [try PlanSearch.ownDirections(13...17, layerCount: 18)]
@@ -114,7 +115,7 @@ final class ProfileSearchTests: XCTestCase {
             .init(plan: plans[1].description, refusals: 4, total: 48, klDivergence: 0.09),
             .init(plan: plans[2].description, refusals: 46, total: 48, klDivergence: 0.02),
         ]
-        let ladder = try PlanSearch.frontLadder(plans, scored: scored, selection: .maxRefusals(0.05), rowNormalized: true).map(\.description)
+        let ladder = try PlanSearch.frontLadder(plans, scored: scored, selection: .maxRefusals(0.05)).map(\.description)
         // ×1.5 of 1.5 is 2.25; ×(2/3) would be plans[0], already scored: none of the six factors gives it.
         XCTAssertEqual(ladder, try [0.25, 0.375, 0.5, 0.625, 0.75, 1.5].map { f in
             try PlanSearch.ownDirections(10...17, layerCount: 18, scale: 1.5 * Float(f)).description })

@@ -5,11 +5,15 @@ extension AblationOptions {
     /// The edit options a `run` report (`report.json`) records: its targets, direction method, what the edit
     /// kept of the weights' norms (`norms`, or the older `normPreserving`) and global scale; the edit
     /// direction is left `.automatic` (a report records the one that ran, not the mode asked for). Nil for
-    /// data that is not a run report (`LayerPlan.reportPlan`) or lacks one of these keys.
+    /// data that is not a run report (a JSON object with `plan` and `measurement`) or lacks one of these keys.
     public init?(runReport data: Data) {
-        guard LayerPlan.reportPlan(data) != nil,
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let targetNames = object["targets"] as? [String], let methodName = object["method"] as? String,
+        guard let report = RunReportObject(data) else { return nil }
+        self.init(runReport: report)
+    }
+
+    init?(runReport report: RunReportObject) {
+        let object = report.object
+        guard let targetNames = object["targets"] as? [String], let methodName = object["method"] as? String,
               let method = RefusalDirection.Method(rawValue: methodName), let scale = (object["scale"] as? NSNumber)?.floatValue
         else { return nil }
         var targets: [EditTarget] = []

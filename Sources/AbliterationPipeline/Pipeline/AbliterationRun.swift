@@ -297,11 +297,11 @@ public enum AbliterationRun {
             // The best plan is the selection's (under --max-kl, the fewest refusals within the KL cap), so
             // that a cap refines a plan it can keep, among the one-direction spans: the per-block
             // directions of `ownDirections` stop removing refusals well before any target as their scale grows
-            // under the plain edit. Under row normalization every candidate is per-block and each keeps
+            // under the plain edit. When every candidate is per-block (row normalization's grid), each keeps
             // removing refusals as its scale grows (Docs/results.md), so any of them may be refined.
             chosen = options.startingSelection.choose(scored)
-            let rowNormalized = options.ablation.norms == .rows
-            let spans = scored.indices.filter { rowNormalized || candidates[$0].isSingleSpan }
+            let perBlockOnly = candidates.allSatisfy { !$0.isSingleSpan }
+            let spans = scored.indices.filter { perBlockOnly || candidates[$0].isSingleSpan }
             if options.candidates == nil, scored[chosen].refusalRate > options.refusalTarget, !spans.isEmpty {
                 let best = spans[options.startingSelection.choose(spans.map { scored[$0] })]
                 let tried = try timed("search") {
@@ -330,7 +330,7 @@ public enum AbliterationRun {
                     scored.append(contentsOf: more.candidates)
                 }
                 let ladder = try PlanSearch.frontLadder(
-                    candidates, scored: scored, selection: options.startingSelection, rowNormalized: rowNormalized)
+                    candidates, scored: scored, selection: options.startingSelection)
                 if !ladder.isEmpty { try scoreMore(ladder, label: "front") }
                 // Then the widest gaps of the front, one plan at a time.
                 for _ in 0..<PlanSearch.frontFills {

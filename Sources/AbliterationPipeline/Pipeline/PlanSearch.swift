@@ -246,17 +246,16 @@ public struct PlanSearch: Sendable {
     /// plan to edits that barely move the model: the plan `selection` picks from `scored` at `frontFactors`
     /// of its scales, and the per-block plan (not `isSingleSpan`) of the front with the lowest KL at
     /// `ownDirectionFrontFactors`; plans already among `candidates` are left out. `scored[i]` is the score
-    /// of `candidates[i]`. With `rowNormalized` (every candidate a per-block plan,
-    /// `rowNormalizedCandidates`) the chosen plan alone is scaled, at both lists of factors: the per-block
-    /// plan of the front with the lowest KL is then the weakest edit, whose ladder would only repeat the
-    /// unedited model.
+    /// of `candidates[i]`. When every candidate is a per-block plan (`rowNormalizedCandidates`) the chosen
+    /// plan alone is scaled, at both lists of factors: the per-block plan of the front with the lowest KL
+    /// is then the weakest edit, whose ladder would only repeat the unedited model.
     public static func frontLadder(
-        _ candidates: [LayerPlan], scored: [Candidate], selection: Selection, rowNormalized: Bool = false
+        _ candidates: [LayerPlan], scored: [Candidate], selection: Selection
     ) throws -> [LayerPlan] {
         guard !candidates.isEmpty else { throw AbliterationError.invalidPlan("plan search: no candidate plans") }
         try checkScores(candidates, scored)
         let chosen = candidates[selection.choose(scored)]
-        if rowNormalized {
+        if candidates.allSatisfy({ !$0.isSingleSpan }) {
             var known = Set(candidates.map(\.description))
             return try Set(frontFactors + ownDirectionFrontFactors).sorted()
                 .map { try chosen.scaled(by: $0) }.filter { known.insert($0.description).inserted }

@@ -38,19 +38,22 @@ struct EditTargetList: ExpressibleByArgument {
     var defaultValueDescription: String { text }
 }
 
-/// `--plan`: a layer plan in the CLI form (`20:8-24,...`) or a .json file holding one
-/// (`LayerPlan(argument:)`). Parsed when the argument is read; an error (quoting the bad entry) is
-/// thrown by `plan()`, in the command's run.
+/// `--plan`: a layer plan in the CLI form (`20:8-24,...`) or a .json file holding one, a run report's
+/// with the edit options it was scored with (`LayerPlan.read(argument:)`). Read and parsed once, when the
+/// argument is read; an error (quoting the bad entry) is thrown by `plan()`, in the command's run.
 struct PlanArgument: ExpressibleByArgument {
     let text: String
-    private let parsed: Result<LayerPlan, Error>
+    private let parsed: Result<(plan: LayerPlan, recorded: AblationOptions?), Error>
 
     init(argument: String) {
         text = argument
-        parsed = Result { try LayerPlan(argument: argument) }
+        parsed = Result { try LayerPlan.read(argument: argument) }
     }
 
-    func plan() throws -> LayerPlan { try parsed.get() }
+    func plan() throws -> LayerPlan { try parsed.get().plan }
+
+    /// The edit options of the run report the plan came from, if it came from one.
+    var recordedOptions: AblationOptions? { try? parsed.get().recorded }
 
     /// The plan file, when the plan is given as one: an input that no output may overwrite.
     var file: String? { LayerPlan.file(inArgument: text) }

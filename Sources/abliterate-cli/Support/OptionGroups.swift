@@ -82,9 +82,7 @@ struct AblationArguments: ParsableArguments {
     /// A note when `--plan` is a run report whose edit this command's options would not repeat: the
     /// report's flags that differ, so that the plan is applied as it was scored. Nil otherwise.
     func reportNote(plan: PlanArgument) throws -> String? {
-        guard let file = plan.file,
-              let data = try? Data(InputFile.contents(file, maxBytes: LayerPlan.maxFileBytes)),
-              let recorded = AblationOptions(runReport: data) else { return nil }
+        guard let file = plan.file, let recorded = plan.recordedOptions else { return nil }
         let ours = Self.flags(try options()), theirs = Self.flags(recorded)
         guard ours != theirs else { return nil }
         let missing = theirs.filter { !ours.contains($0) }, extra = ours.filter { !theirs.contains($0) }
