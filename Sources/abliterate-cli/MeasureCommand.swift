@@ -32,10 +32,19 @@ struct MeasureCommand: ParsableCommand {
             try prepareOutput(output, kind: .file, inputs: [
                 ("--model", modelOptions.model), ("--adapter", modelOptions.adapter), ("--harmful", prompts.harmful), ("--harmless", prompts.harmless),
             ])
-            let (harmfulPrompts, harmfulOrigins) = try loadPromptList(prompts.harmful, kind: .harmful, split: .train, field: format.field)
-            let (harmlessPrompts, harmlessOrigins) = try loadPromptList(prompts.harmless, kind: .harmless, split: .train, field: format.field)
+            var (harmfulPrompts, harmfulOrigins) = try loadPromptList(prompts.harmful, kind: .harmful, split: .train, field: format.field)
+            var (harmlessPrompts, harmlessOrigins) = try loadPromptList(prompts.harmless, kind: .harmless, split: .train, field: format.field)
             let progress = ProgressReporter()
             let session = try modelOptions.load(quantization: measurement.quantize, progress: progress)
+            if measurement.byBehaviour {
+                let selection = try BehaviourSelection.select(
+                    session: session, harmful: harmfulPrompts, harmless: harmlessPrompts,
+                    options: EvaluationOptions(maxNewTokens: BehaviourSelection.defaultMaxNewTokens, batchSize: batchSize, format: format.format),
+                    progress: progress.step("select by behaviour", unit: "prompts"))
+                printError("by behaviour: \(selection.summary)")
+                (harmfulPrompts, harmfulOrigins) = (selection.keptHarmful(harmfulPrompts), harmfulOrigins.map(selection.keptHarmful))
+                (harmlessPrompts, harmlessOrigins) = (selection.keptHarmless(harmlessPrompts), harmlessOrigins.map(selection.keptHarmless))
+            }
             let measurements = try ResidualMeasurement.measure(
                 session: session, harmful: harmfulPrompts, harmless: harmlessPrompts,
                 options: measurement.options(batchSize: batchSize, format: format.format),

@@ -72,6 +72,7 @@ struct RunCommand: ParsableCommand {
             if let harmlessTest { options.harmlessTest = try loadPrompts(harmlessTest, kind: .harmless, split: .test, field: format.field) }
             options.measurement = measurement.options(batchSize: generation.batchSize, format: format.format)
             options.measurementQuantization = measurement.quantize
+            options.byBehaviour = measurement.byBehaviour
             options.ablation = try ablation.options()
             options.plan = try plan?.plan()
             if let plan, let note = try ablation.reportNote(plan: plan) { printError(note) }

@@ -10,6 +10,9 @@ public enum AbliterationRun {
         public var measurement = MeasurementOptions()
         /// Measure on a copy of the model whose base weights are quantized so (`.none`: the model itself).
         public var measurementQuantization = MeasurementQuantization.none
+        /// Measure, and search, on the harmful training prompts the model refuses and the harmless ones
+        /// it answers (`BehaviourSelection`; the CLI's --by-behaviour).
+        public var byBehaviour = false
         public var ablation = AblationOptions()
         /// A fixed plan; nil searches `candidates` (or the default candidates).
         public var plan: LayerPlan?
@@ -88,6 +91,8 @@ public enum AbliterationRun {
         public var adapter: String?
         public var output: String
         public var measurement: MeasurementMetadata
+        /// The training prompts measured and searched on, with `byBehaviour` (indices into the training sets).
+        public var behaviour: BehaviourSelection?
         public var suggestedLayers: [Int]
         /// The plans scored by generation on the search prompts.
         public var search: [PlanSearch.Candidate]?
@@ -182,7 +187,23 @@ public enum AbliterationRun {
         }
         log(String(format: "original: %d/%d refusals", before.refusals, before.total))
 
-        log("measuring \(options.harmfulTrain.count) harmful and \(options.harmlessTrain.count) harmless training prompts\(options.measurementQuantization == .none ? "" : " on a \(options.measurementQuantization.rawValue) copy")")
+        var harmfulTrain = options.harmfulTrain, harmlessTrain = options.harmlessTrain
+        var behaviour: BehaviourSelection?
+        if options.byBehaviour {
+            log("judging the original's responses to \(harmfulTrain.count) harmful and \(harmlessTrain.count) harmless training prompts")
+            var judging = evaluation
+            judging.maxNewTokens = options.searchMaxNewTokens
+            let selection = try timed("select by behaviour") {
+                try BehaviourSelection.select(
+                    session: session, harmful: harmfulTrain, harmless: harmlessTrain, options: judging,
+                    progress: reporter("select by behaviour", unit: "prompts", total: harmfulTrain.count + harmlessTrain.count))
+            }
+            log("  \(selection.summary): measuring and searching on those")
+            harmfulTrain = selection.keptHarmful(harmfulTrain)
+            harmlessTrain = selection.keptHarmless(harmlessTrain)
+            behaviour = selection
+        }
+        log("measuring \(harmfulTrain.count) harmful and \(harmlessTrain.count) harmless training prompts\(options.measurementQuantization == .none ? "" : " on a \(options.measurementQuantization.rawValue) copy")")
         let measurements = try timed("measure") { () throws -> Measurements in
             let q = options.measurementQuantization
             let measureSession = q == .none
@@ -191,8 +212,8 @@ public enum AbliterationRun {
                     path: path, adapter: adapter, quantization: q,
                     progress: { done, total in progress?(StepProgress(step: "quantize \(q.rawValue)", done: done, total: total, unit: "weights")) })
             return try ResidualMeasurement.measure(
-                session: measureSession, harmful: options.harmfulTrain, harmless: options.harmlessTrain, options: options.measurement,
-                progress: reporter("measure", unit: "prompts", total: options.harmfulTrain.count + options.harmlessTrain.count))
+                session: measureSession, harmful: harmfulTrain, harmless: harmlessTrain, options: options.measurement,
+                progress: reporter("measure", unit: "prompts", total: harmfulTrain.count + harmlessTrain.count))
         }
         let analysis = MeasurementAnalysis(measurements)
 
@@ -212,8 +233,8 @@ public enum AbliterationRun {
                 return c.plan
             }
         }
-        let searchHarmful = PromptSet.evenlySpaced(options.harmfulTrain, count: options.searchPrompts)
-        let searchHarmless = PromptSet.evenlySpaced(options.harmlessTrain, count: options.searchPrompts)
+        let searchHarmful = PromptSet.evenlySpaced(harmfulTrain, count: options.searchPrompts)
+        let searchHarmless = PromptSet.evenlySpaced(harmlessTrain, count: options.searchPrompts)
         if let fixed = options.plan {
             plan = fixed
         } else if options.candidates == nil && options.search == .profile {
@@ -379,7 +400,7 @@ public enum AbliterationRun {
         let kl = try ModelEvaluation.meanKLDivergence(baseline: baseline, model: editedLogProbabilities)
 
         let report = Report(
-            model: path, adapter: adapter, output: output, measurement: measurements.metadata,
+            model: path, adapter: adapter, output: output, measurement: measurements.metadata, behaviour: behaviour,
             suggestedLayers: analysis.suggestedLayers(), search: search, screened: screenedPlans, front: front,
             selection: options.plan == nil ? options.selection.description : nil, refusalPrefixes: refusalPrefixes, plan: plan.description,
             method: options.ablation.method, norms: options.ablation.norms, editDirection: editDirection,

@@ -107,6 +107,11 @@ struct MeasurementArguments: ParsableArguments {
         discussion: "nf4, fp4: bitsandbytes 4-bit (blocks of 64); -dq: with double-quantized absmax. The write-up's tooling measured on fp4-dq (transformers' default 4-bit type, with bnb_4bit_use_double_quant=True). q8_0: GGML Q8_0."))
     var quantize = MeasurementQuantization.none
 
+    @Flag(help: ArgumentHelp(
+        "Measure the harmful mean on the harmful prompts the model refuses and the harmless mean on the harmless prompts it answers.",
+        discussion: "Each training prompt is generated from first (greedy, 24 tokens, stopped at the first refusal marker) and judged by the refusal detector. For a model that refuses harmless prompts too, whose harmless mean then holds part of the refusal. run also searches on the kept prompts."))
+    var byBehaviour = false
+
     func validate() throws {
         guard (0...1).contains(winsorize) else { throw ValidationError("--winsorize must be in [0, 1]") }
     }
