@@ -206,14 +206,16 @@ public enum ModelEditor {
     /// its own factor: neither is a projection of a block's output, so they stay weight edits
     /// (`apply`, with a snapshot to restore), as do edits of the weights that read the residual.
     public static func editsActivations(_ options: AblationOptions) -> Bool {
-        options.norms == .none && options.targets.allSatisfy { $0 == .attentionOutput || $0 == .mlpDown }
+        options.norms != .vectors && options.targets.allSatisfy { $0 == .attentionOutput || $0 == .mlpDown }
     }
 
     /// The plan as an edit of the block outputs in the forward pass (`LanguageModel.setResidualWriteEdit`):
     /// for each planned tensor, the same unit direction u (r̂, or normalize(g ⊙ r̂) when norm-aware) and
     /// scale s the weight edit would use, so y − s·u(uᵀy) equals (W − s·u(uᵀW))x up to f32 rounding.
-    /// Memory: one hidden-size vector per edited tensor, no weight copies. Refused for options that are
-    /// not an activation edit (`editsActivations`).
+    /// Memory: one hidden-size vector per edited tensor, no weight copies. A row-normalized edit
+    /// (`NormPreservation.rows`) needs each edited weight's row norms and gains: the weight edit runs on a
+    /// transient f32 copy of one tensor at a time and its record gives them (three hidden-size vectors per
+    /// tensor kept). Refused for options that are not an activation edit (`editsActivations`).
     public static func residualWriteEdit(
         plan: LayerPlan, measurements: Measurements, options: AblationOptions, model: LanguageModel
     ) throws -> ResidualWriteEdit {
@@ -225,7 +227,18 @@ public enum ModelEditor {
         for planned in try plannedEdits(plan: plan, measurements: measurements, options: options, model: model) {
             guard let layer = planned.layer else { continue }
             let writer: ResidualWriter = planned.name.hasSuffix(ResidualWriter.attention.tensorSuffix) ? .attention : .feedForward
-            try edit.set(layer: layer, writer: writer, direction: try planned.editDirection(), scale: planned.scale)
+            guard options.norms == .rows else {
+                try edit.set(layer: layer, writer: writer, direction: try planned.editDirection(), scale: planned.scale)
+                continue
+            }
+            var w = try model.weights.float32(planned.name)
+            let record = try Orthogonalizer(direction: try planned.editDirection(), scale: planned.scale, norms: .rows)
+                .apply(to: &w, orientation: planned.orientation, name: planned.name)
+            guard let rowNorms = record.rowNorms, let rowScales = record.vectorScales else {
+                throw AbliterationError.degenerate("\(planned.name): the row-normalized edit recorded no row norms")
+            }
+            try edit.setRowNormalized(
+                layer: layer, writer: writer, direction: record.direction, scale: record.scale, rowNorms: rowNorms, rowScales: rowScales)
         }
         return edit
     }

@@ -5,6 +5,18 @@ extension LanguageModel {
     /// output `y` (rows, hidden), before the block's output norm. Called from the forward pass under `lock`.
     func editWrite(_ layer: Int, _ writer: ResidualWriter, _ y: UnsafeMutablePointer<Float>, rows: Int) {
         guard let p = residualEdit?.projection(layer: layer, writer: writer) else { return }
+        if let scaling = p.rows {
+            scaling.gains.withUnsafeBufferPointer { g in
+                scaling.reading.withUnsafeBufferPointer { a in
+                    scaling.writing.withUnsafeBufferPointer { v in
+                        VectorKernels.scaleAndRemoveComponent(
+                            gains: g.baseAddress!, reading: a.baseAddress!, writing: v.baseAddress!, scale: p.scale,
+                            from: y, rows: rows, count: configuration.hiddenSize)
+                    }
+                }
+            }
+            return
+        }
         p.direction.withUnsafeBufferPointer { u in
             VectorKernels.removeComponent(u.baseAddress!, scale: p.scale, from: y, rows: rows, count: configuration.hiddenSize)
         }

@@ -66,4 +66,19 @@ enum VectorKernels {
             axpy(alpha, u, row, count: count)
         }
     }
+
+    /// Each row y ← g ⊙ y − s·v(aᵀy), aᵀy accumulated in f64 (the row-normalized edit as an edit of the
+    /// output, `ResidualWriteEdit.RowScaling`).
+    static func scaleAndRemoveComponent(
+        gains g: UnsafePointer<Float>, reading a: UnsafePointer<Float>, writing v: UnsafePointer<Float>, scale s: Float,
+        from y: UnsafeMutablePointer<Float>, rows: Int, count: Int
+    ) {
+        for r in 0..<rows {
+            let row = y + r * count
+            var d = 0.0
+            for i in 0..<count { d += Double(a[i]) * Double(row[i]) }
+            let t = s * Float(d)
+            for i in 0..<count { row[i] = g[i] * row[i] - t * v[i] }
+        }
+    }
 }

@@ -20,9 +20,14 @@ public enum ResidualWriter: String, Sendable, Hashable, CaseIterable {
 /// token, in prefill and in generation alike.
 ///
 /// Since y = W x, this is exactly the output of the weight edit W ← W − s·u(uᵀW) (up to f32 rounding),
-/// without a copy of any weight: memory is one direction per edited write, whatever the span. It cannot
-/// stand for an edit of the embedding (which writes rows, not a linear map of an activation) nor for a
-/// norm-preserving edit (which rescales each column of W by its own factor); those stay weight edits.
+/// without a copy of any weight: memory is one direction per edited write, whatever the span.
+///
+/// A row-normalized edit (heretic's, W′ᵢ = kᵢ(Wᵢ/nᵢ − s·uᵢ·ũ) with ũ = Σᵢ (uᵢ/nᵢ)Wᵢ, nᵢ = ‖Wᵢ‖, kᵢ giving
+/// row i its norm back) is one too, since ũ·x = Σᵢ (uᵢ/nᵢ)yᵢ: y′ = g ⊙ y − s·v(aᵀy) with gᵢ = kᵢ/nᵢ,
+/// vᵢ = kᵢuᵢ, aᵢ = uᵢ/nᵢ on the edited rows (s·uᵢ ≠ 0, nᵢ > 0; elsewhere gᵢ = 1, vᵢ = 0, and aᵢ = 0 where
+/// nᵢ = 0), three hidden-size vectors (`setRowNormalized`). It cannot stand for an edit of the embedding
+/// (which writes rows, not a linear map of an activation) nor for the norm-preserving edit of
+/// `NormPreservation.vectors` (which rescales each column of W, on the input side); those stay weight edits.
 public struct ResidualWriteEdit: Sendable, Equatable {
     public struct Key: Hashable, Sendable {
         public var layer: Int
@@ -33,10 +38,18 @@ public struct ResidualWriteEdit: Sendable, Equatable {
         }
     }
 
-    /// A unit direction u (f32, normalised in f64) and the scale s.
+    /// A unit direction u (f32, normalised in f64) and the scale s; for a row-normalized edit, `rows`.
     public struct Projection: Sendable, Equatable {
         public let direction: [Float]
         public let scale: Float
+        public var rows: RowScaling? = nil
+    }
+
+    /// y′ = gains ⊙ y − s·writing(readingᵀy): the row-normalized edit of one writer.
+    public struct RowScaling: Sendable, Equatable {
+        public let gains: [Float]
+        public let reading: [Float]
+        public let writing: [Float]
     }
 
     public private(set) var projections: [Key: Projection] = [:]
@@ -56,6 +69,32 @@ public struct ResidualWriteEdit: Sendable, Equatable {
         let norm = direction.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
         guard norm > 0 else { throw ModelError.invalidInput("residual write edit: the direction of block \(layer) \(writer.rawValue) is zero") }
         projections[Key(layer: layer, writer: writer)] = Projection(direction: direction.map { Float($0 / norm) }, scale: scale)
+    }
+
+    /// Sets the row-normalized edit of block `layer`'s `writer` output from what the weight edit used and
+    /// recorded: the f32 `direction` u, `scale` s, each row's norm nᵢ (`rowNorms`) and gain kᵢ (`rowScales`),
+    /// all of the hidden size.
+    public mutating func setRowNormalized(
+        layer: Int, writer: ResidualWriter, direction u: [Float], scale s: Float, rowNorms n: [Float], rowScales k: [Float]
+    ) throws {
+        guard layer >= 0 else { throw ModelError.layerOutOfRange("residual write edit: block \(layer) is negative") }
+        guard s.isFinite else { throw ModelError.invalidInput("residual write edit: scale \(s) of block \(layer) is not finite") }
+        guard !u.isEmpty, n.count == u.count, k.count == u.count,
+              u.allSatisfy(\.isFinite), n.allSatisfy({ $0.isFinite && $0 >= 0 }), k.allSatisfy(\.isFinite) else {
+            throw ModelError.invalidInput(
+                "residual write edit: the row-normalized edit of block \(layer) \(writer.rawValue) needs finite direction, row norms and row scales of one length")
+        }
+        var gains = [Float](repeating: 1, count: u.count), reading = [Float](repeating: 0, count: u.count)
+        var writing = [Float](repeating: 0, count: u.count)
+        for i in u.indices where n[i] > 0 {
+            reading[i] = u[i] / n[i]
+            if s * u[i] != 0 {
+                gains[i] = k[i] / n[i]
+                writing[i] = k[i] * u[i]
+            }
+        }
+        projections[Key(layer: layer, writer: writer)] = Projection(
+            direction: u, scale: s, rows: RowScaling(gains: gains, reading: reading, writing: writing))
     }
 
     public func projection(layer: Int, writer: ResidualWriter) -> Projection? {
