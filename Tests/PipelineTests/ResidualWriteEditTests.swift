@@ -81,30 +81,35 @@ final class ResidualWriteEditTests: XCTestCase {
         try assertEqualEdits(session: session, measurements: try measure(session), plan: try LayerPlan(parsing: "10:3-12@1.2/0.8"), options: options, label: "Gemma 3 norm-aware")
     }
 
-    /// The row-normalized edit (heretic's) as y′ = g ⊙ y − s·v(aᵀy): a span and a per-block plan on the
-    /// SmolLM2 organism (LoRA unmerged, so the row norms are those of the merged weight), and the per-block
-    /// plan of `run --row-normalized` on the Gemma organism, plain and norm-aware.
-    func testRowNormalizedEqualsWeightEdit() throws {
+    /// The row-normalized edit (heretic's) as y′ = g ⊙ y − s·v(aᵀy) and grimjim's norm-preserving edit as
+    /// the writer's input scaled by k, then y − s·u(uᵀy): a span and a per-block plan on the SmolLM2
+    /// organism (LoRA unmerged, so the norms are those of the merged weight), and the per-block plan of
+    /// `run --row-normalized` on the Gemma organism, plain and norm-aware.
+    func testNormKeepingEditsEqualWeightEdits() throws {
         let smol = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
         let smolMeasurements = try measure(smol)
-        for plan in [try LayerPlan(parsing: "21:6-25@1.25"), try PlanSearch.ownDirections(21...29, layerCount: 30, scale: 1.5)] {
-            try assertEqualEdits(session: smol, measurements: smolMeasurements, plan: plan, options: AblationOptions(norms: .rows),
-                                 label: "SmolLM2 row-normalized \(plan)")
+        for norms in [NormPreservation.rows, .vectors] {
+            for plan in [try LayerPlan(parsing: "21:6-25@1.25"), try PlanSearch.ownDirections(21...29, layerCount: 30, scale: 1.5)] {
+                try assertEqualEdits(session: smol, measurements: smolMeasurements, plan: plan, options: AblationOptions(norms: norms),
+                                     label: "SmolLM2 \(norms) \(plan)")
+            }
         }
         let gemma = try ModelSession.load(path: try TestModels.gemma3(), adapter: Fixtures.gemmaRefusalAdapter.path)
         let gemmaMeasurements = try measure(gemma)
         let own = try PlanSearch.ownDirections(10...17, layerCount: 18, scale: 1.5)
-        for direction in [EditDirectionMode.plain, .normAware] {
-            try assertEqualEdits(session: gemma, measurements: gemmaMeasurements, plan: own,
-                                 options: AblationOptions(norms: .rows, direction: direction), label: "Gemma 3 row-normalized \(direction)")
+        for norms in [NormPreservation.rows, .vectors] {
+            for direction in [EditDirectionMode.plain, .normAware] {
+                try assertEqualEdits(session: gemma, measurements: gemmaMeasurements, plan: own,
+                                     options: AblationOptions(norms: norms, direction: direction), label: "Gemma 3 \(norms) \(direction)")
+            }
         }
     }
 
-    /// The embedding and the norm-preserving edit are not projections of block outputs: `withPlan` edits
-    /// the weights for them, and `residualWriteEdit` refuses them. The row-normalized edit is one.
-    func testEmbeddingAndNormPreservingStayWeightEdits() throws {
+    /// The embedding edit is not an edit of block outputs: `withPlan` edits the weights for it. Every edit
+    /// of the writers alone is one.
+    func testEmbeddingStaysAWeightEdit() throws {
         XCTAssertTrue(ModelEditor.editsActivations(AblationOptions()))
-        XCTAssertFalse(ModelEditor.editsActivations(AblationOptions(norms: .vectors)))
+        XCTAssertTrue(ModelEditor.editsActivations(AblationOptions(norms: .vectors)))
         XCTAssertTrue(ModelEditor.editsActivations(AblationOptions(norms: .rows)))
         XCTAssertFalse(ModelEditor.editsActivations(AblationOptions(targets: [.embedding, .attentionOutput])))
     }
@@ -122,8 +127,8 @@ final class ResidualWriteEditTests: XCTestCase {
         XCTAssertNil(model.residualWriteEdit)
     }
 
-    /// `PlanSearch.run` scores a plain plan through the residual write edit and a norm-preserving one on
-    /// the weights; both leave the model unedited, and the plain score equals the weight-edited model's.
+    /// `PlanSearch.run` scores a plain and a norm-preserving plan through the residual write edit; both
+    /// leave the model unedited, and the plain score equals the weight-edited model's.
     func testPlanSearchScoresThroughWithPlanAndLeavesTheModelUnedited() throws {
         let session = try ModelSession.load(path: try TestModels.smolLM2(), adapter: Fixtures.refusalAdapter.path)
         let measurements = try measure(session)

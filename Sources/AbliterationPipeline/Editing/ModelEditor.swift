@@ -201,44 +201,49 @@ public enum ModelEditor {
     }
 
     /// Whether an ablation with `options` can run as a `ResidualWriteEdit` in the forward pass instead of
-    /// on the weights: the plain (not norm-preserving) edit of `o_proj`/`down_proj` only. The embedding edit
-    /// changes rows of E (each token's vector), and the norm-preserving edit rescales each column of W by
-    /// its own factor: neither is a projection of a block's output, so they stay weight edits
-    /// (`apply`, with a snapshot to restore), as do edits of the weights that read the residual.
+    /// on the weights: any edit of `o_proj`/`down_proj` alone (plain, norm-preserving, row-normalized). The
+    /// embedding edit changes rows of E (each token's vector), not a linear map of an activation, so it
+    /// stays a weight edit (`apply`, with a snapshot to restore), as do edits of the weights that read the
+    /// residual.
     public static func editsActivations(_ options: AblationOptions) -> Bool {
-        options.norms != .vectors && options.targets.allSatisfy { $0 == .attentionOutput || $0 == .mlpDown }
+        options.targets.allSatisfy { $0 == .attentionOutput || $0 == .mlpDown }
     }
 
     /// The plan as an edit of the block outputs in the forward pass (`LanguageModel.setResidualWriteEdit`):
     /// for each planned tensor, the same unit direction u (r̂, or normalize(g ⊙ r̂) when norm-aware) and
     /// scale s the weight edit would use, so y − s·u(uᵀy) equals (W − s·u(uᵀW))x up to f32 rounding.
-    /// Memory: one hidden-size vector per edited tensor, no weight copies. A row-normalized edit
-    /// (`NormPreservation.rows`) needs each edited weight's row norms and gains: the weight edit runs on a
-    /// transient f32 copy of one tensor at a time and its record gives them (three hidden-size vectors per
-    /// tensor kept). Refused for options that are not an activation edit (`editsActivations`).
+    /// Memory: one hidden-size vector per edited tensor, no weight copies. A row-normalized or
+    /// norm-preserving edit (`NormPreservation.rows`, `.vectors`) needs each edited weight's row norms and
+    /// gains or column gains: the weight edit runs on a transient f32 copy of one tensor at a time and its
+    /// record gives them (three hidden-size vectors, or one input-size vector, per tensor kept). Refused
+    /// for options that are not an activation edit (`editsActivations`).
     public static func residualWriteEdit(
         plan: LayerPlan, measurements: Measurements, options: AblationOptions, model: LanguageModel
     ) throws -> ResidualWriteEdit {
         guard editsActivations(options) else {
             throw AbliterationError.unsupported(
-                "an edit of the embedding or of a reading weight, or a norm-preserving edit, is not a projection of block outputs; apply it to the weights")
+                "an edit of the embedding or of a reading weight is not an edit of block outputs; apply it to the weights")
         }
         var edit = ResidualWriteEdit()
         for planned in try plannedEdits(plan: plan, measurements: measurements, options: options, model: model) {
             guard let layer = planned.layer else { continue }
             let writer: ResidualWriter = planned.name.hasSuffix(ResidualWriter.attention.tensorSuffix) ? .attention : .feedForward
-            guard options.norms == .rows else {
+            guard options.norms != .none else {
                 try edit.set(layer: layer, writer: writer, direction: try planned.editDirection(), scale: planned.scale)
                 continue
             }
             var w = try model.weights.float32(planned.name)
-            let record = try Orthogonalizer(direction: try planned.editDirection(), scale: planned.scale, norms: .rows)
+            let record = try Orthogonalizer(direction: try planned.editDirection(), scale: planned.scale, norms: options.norms)
                 .apply(to: &w, orientation: planned.orientation, name: planned.name)
-            guard let rowNorms = record.rowNorms, let rowScales = record.vectorScales else {
-                throw AbliterationError.degenerate("\(planned.name): the row-normalized edit recorded no row norms")
+            guard let gains = record.vectorScales else {
+                throw AbliterationError.degenerate("\(planned.name): the \(options.norms.rawValue) edit recorded no scales")
             }
-            try edit.setRowNormalized(
-                layer: layer, writer: writer, direction: record.direction, scale: record.scale, rowNorms: rowNorms, rowScales: rowScales)
+            if let rowNorms = record.rowNorms {
+                try edit.setRowNormalized(
+                    layer: layer, writer: writer, direction: record.direction, scale: record.scale, rowNorms: rowNorms, rowScales: gains)
+            } else {
+                try edit.setNormPreserving(layer: layer, writer: writer, direction: record.direction, scale: record.scale, inputScales: gains)
+            }
         }
         return edit
     }

@@ -12,6 +12,7 @@ extension AbliterationRun.Report {
         var lines = [
             "model:   \(model)\(adapter.map { " + " + $0 } ?? "")",
             "output:  \(output)",
+        ] + (behaviour.map { ["by behaviour: \($0.summary) training prompts"] } ?? []) + [
             "plan:    \(plan)  (\(method.rawValue)\(norms == .none ? "" : norms == .vectors ? ", norm-preserving" : ", row-normalized"), global scale ×\(scale), \(targets.map(\.rawValue).joined(separator: ",")))",
             "",
             "                      refusals on harmful test prompts (95% CI)   first-token KL on \(harmlessTestPrompts) harmless",

@@ -282,6 +282,7 @@ extension LanguageModel {
         }
         attention(layer: l, packed: packed, scratch: s, window: sliding ? c.slidingWindow : nil, cache: cache, slots: slots,
                   prefix: prefix)
+        scaleWriteInput(l, .attention, s.attention.pointer, rows: t, count: qw)
         try linear(p + "self_attn.o_proj.weight", s.attention.pointer, rows: t, inSize: qw, outSize: h, into: s.projected.pointer)
         editWrite(l, .attention, s.projected.pointer, rows: t)
         if let norm = recipe.outputNorm(ofBlockTensor: "self_attn.o_proj.weight") {
@@ -305,6 +306,7 @@ extension LanguageModel {
             case .geluTanh: Activations.geluTanhGate(gate + lo, up: up + lo, count: n)
             }
         }
+        scaleWriteInput(l, .feedForward, s.gate.pointer, rows: t, count: i)
         try linear(p + "mlp.down_proj.weight", s.gate.pointer, rows: t, inSize: i, outSize: h, into: s.projected.pointer)
         editWrite(l, .feedForward, s.projected.pointer, rows: t)
         if let norm = recipe.outputNorm(ofBlockTensor: "mlp.down_proj.weight") {

@@ -25,9 +25,10 @@ public enum ResidualWriter: String, Sendable, Hashable, CaseIterable {
 /// A row-normalized edit (heretic's, W′ᵢ = kᵢ(Wᵢ/nᵢ − s·uᵢ·ũ) with ũ = Σᵢ (uᵢ/nᵢ)Wᵢ, nᵢ = ‖Wᵢ‖, kᵢ giving
 /// row i its norm back) is one too, since ũ·x = Σᵢ (uᵢ/nᵢ)yᵢ: y′ = g ⊙ y − s·v(aᵀy) with gᵢ = kᵢ/nᵢ,
 /// vᵢ = kᵢuᵢ, aᵢ = uᵢ/nᵢ on the edited rows (s·uᵢ ≠ 0, nᵢ > 0; elsewhere gᵢ = 1, vᵢ = 0, and aᵢ = 0 where
-/// nᵢ = 0), three hidden-size vectors (`setRowNormalized`). It cannot stand for an edit of the embedding
-/// (which writes rows, not a linear map of an activation) nor for the norm-preserving edit of
-/// `NormPreservation.vectors` (which rescales each column of W, on the input side); those stay weight edits.
+/// nᵢ = 0), three hidden-size vectors (`setRowNormalized`). grimjim's norm-preserving edit, each column
+/// wⱼ ← kⱼ(wⱼ − s·u(uᵀwⱼ)), is W′ = (I − s·uuᵀ)·W·diag(k): the input x of `o_proj`/`down_proj` scaled by k
+/// first, then the projection of the output (`setNormPreserving`). It cannot stand for an edit of the
+/// embedding, which writes rows, not a linear map of an activation; that stays a weight edit.
 public struct ResidualWriteEdit: Sendable, Equatable {
     public struct Key: Hashable, Sendable {
         public var layer: Int
@@ -43,6 +44,8 @@ public struct ResidualWriteEdit: Sendable, Equatable {
         public let direction: [Float]
         public let scale: Float
         public var rows: RowScaling? = nil
+        /// k for a norm-preserving edit: the input x of the writer becomes k ⊙ x (its in-size).
+        public var inputScales: [Float]? = nil
     }
 
     /// y′ = gains ⊙ y − s·writing(readingᵀy): the row-normalized edit of one writer.
@@ -97,6 +100,20 @@ public struct ResidualWriteEdit: Sendable, Equatable {
             direction: u, scale: s, rows: RowScaling(gains: gains, reading: reading, writing: writing))
     }
 
+    /// Sets the norm-preserving edit of block `layer`'s `writer` from what the weight edit used and
+    /// recorded: the f32 `direction` u (hidden size), `scale` s, and each column's gain kⱼ (`inputScales`,
+    /// the writer's input size: checked against the model by `setResidualWriteEdit`).
+    public mutating func setNormPreserving(
+        layer: Int, writer: ResidualWriter, direction u: [Float], scale s: Float, inputScales k: [Float]
+    ) throws {
+        try set(layer: layer, writer: writer, direction: u.map(Double.init), scale: s)
+        guard !k.isEmpty, k.allSatisfy(\.isFinite) else {
+            throw ModelError.invalidInput("residual write edit: the column scales of block \(layer) \(writer.rawValue) are empty or not finite")
+        }
+        // The weight edit's own f32 direction, not its renormalisation.
+        projections[Key(layer: layer, writer: writer)] = Projection(direction: u, scale: s, inputScales: k)
+    }
+
     public func projection(layer: Int, writer: ResidualWriter) -> Projection? {
         projections[Key(layer: layer, writer: writer)]
     }
@@ -116,6 +133,11 @@ extension LanguageModel {
                 guard p.direction.count == configuration.hiddenSize else {
                     throw ModelError.invalidInput(
                         "residual write edit: block \(key.layer) \(key.writer.rawValue): direction of \(p.direction.count) components, hidden size \(configuration.hiddenSize)")
+                }
+                let inSize = key.writer == .attention ? configuration.queryWidth : configuration.intermediateSize
+                if let k = p.inputScales, k.count != inSize {
+                    throw ModelError.invalidInput(
+                        "residual write edit: block \(key.layer) \(key.writer.rawValue): \(k.count) column scales for an input of \(inSize)")
                 }
             }
         }
