@@ -47,17 +47,23 @@ final class UnmergedLoRATests: XCTestCase {
         }
         let short = Array(tokenizer.encode("The sea is", addSpecialTokens: false).prefix(LinearKernels.streamedMaxTokens))
         // Two chat prompts (one sgemm over the batch, the update added as s·(x·Aᵀ)·Bᵀ), then a few raw
-        // tokens (the streamed decode path), then 16 chat prompts, enough tokens for every update to be
-        // merged into the widened weights (rows·(in + out) > in·out; 576 × 1536 needs 420).
-        let many = try PromptSet.evenlySpaced(try PromptSet.builtIn(.harmless, split: .train), count: 16).map {
+        // tokens (the streamed decode path), then 16 chat prompts (their shared system turn run once, on
+        // 24 rows, the rest on the others), then 40 raw prompts with no prefix to share, enough tokens in
+        // one pass for every update to be merged into the widened weights (rows·(in + out) > in·out;
+        // 576 × 1536 needs 420).
+        let harmless = try PromptSet.builtIn(.harmless, split: .train)
+        let many = try PromptSet.evenlySpaced(harmless, count: 16).map {
             try tokenizer.encodeChat(messages: [ChatMessage(role: "user", content: $0)], addGenerationPrompt: true)
         }
-        XCTAssertGreaterThan(many.map(\.count).reduce(0, +), 420)
-        for batch in [chat, [short], many] {
+        XCTAssertGreaterThan(unmerged.sharedPrefixLength(many, keep: 1), 0)
+        let raw = PromptSet.evenlySpaced(harmless, count: 40).map { tokenizer.encode($0, addSpecialTokens: false) }
+        XCTAssertEqual(unmerged.sharedPrefixLength(raw, keep: 1), 0)
+        XCTAssertGreaterThan(raw.map(\.count).reduce(0, +), 420)
+        for batch in [chat, [short], many, raw] {
             let capture = ResidualCapture(points: (0...c.layerCount).map { .hiddenState($0) })
             let a = try unmerged.forward(batch: batch, capture: capture, logits: .lastToken)
             let b = try merged.forward(batch: batch, capture: capture, logits: .lastToken)
-            if batch == many {  // the merged weights, widened: the merged model's computation exactly
+            if batch == raw {  // the merged weights, widened: the merged model's computation exactly
                 XCTAssertEqual(Self.bits(try XCTUnwrap(a.logits).scalars), Self.bits(try XCTUnwrap(b.logits).scalars), label)
             }
             let logitGap = Self.relativeGap(try XCTUnwrap(a.logits).scalars, try XCTUnwrap(b.logits).scalars)
