@@ -106,13 +106,13 @@ extension JinjaInterpreter {
     mutating func replace(_ s: String, _ old: String, _ new: String) throws -> String {
         guard !old.isEmpty else { return s }
         let size = s.utf8.count, growth = new.utf8.count - old.utf8.count
-        if growth > 0, size + size / old.utf8.count * growth > JinjaLimits.stringBytes {
-            let tooMany = max(JinjaLimits.stringBytes - size, 0) / growth + 1
-            if try matches(of: old, in: s, upTo: tooMany).count >= tooMany {
-                throw budget.error("replace() would grow the text past the output-size limit of \(JinjaLimits.stringSize)")
-            }
+        // One scan, stopped at the first replacement too many when the result could pass the limit.
+        let tooMany = growth > 0 && size + size / old.utf8.count * growth > JinjaLimits.stringBytes
+            ? max(JinjaLimits.stringBytes - size, 0) / growth + 1 : Int.max
+        let at = try matches(of: old, in: s, upTo: tooMany)
+        if at.count >= tooMany {
+            throw budget.error("replace() would grow the text past the output-size limit of \(JinjaLimits.stringSize)")
         }
-        let at = try matches(of: old, in: s, upTo: Int.max)
         guard !at.isEmpty else { return s }
         let bytes = Array(s.utf8), width = old.utf8.count
         var out: [UInt8] = []
