@@ -61,16 +61,28 @@ public struct ResidualWriteEdit: Sendable, Equatable {
 
     public var isEmpty: Bool { projections.isEmpty }
 
-    /// Sets the projection of block `layer`'s `writer` output: `direction` (any nonzero finite vector,
-    /// normalised in f64 and rounded to f32 as the weight orthogonalizer does) removed at `scale`.
-    public mutating func set(layer: Int, writer: ResidualWriter, direction: [Double], scale: Float) throws {
+    /// Refuses a negative block, a scale that is not finite, and an empty or non-finite direction;
+    /// returns the direction's norm (f64).
+    private static func checked(layer: Int, writer: ResidualWriter, scale: Float, direction: [Double]) throws -> Double {
         guard layer >= 0 else { throw ModelError.layerOutOfRange("residual write edit: block \(layer) is negative") }
         guard scale.isFinite else { throw ModelError.invalidInput("residual write edit: scale \(scale) of block \(layer) is not finite") }
         guard !direction.isEmpty, direction.allSatisfy(\.isFinite) else {
             throw ModelError.invalidInput("residual write edit: the direction of block \(layer) \(writer.rawValue) is empty or not finite")
         }
-        let norm = direction.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
+        return direction.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
+    }
+
+    /// As `checked`, refusing a zero direction too.
+    private static func checkedNonzero(layer: Int, writer: ResidualWriter, scale: Float, direction: [Double]) throws -> Double {
+        let norm = try checked(layer: layer, writer: writer, scale: scale, direction: direction)
         guard norm > 0 else { throw ModelError.invalidInput("residual write edit: the direction of block \(layer) \(writer.rawValue) is zero") }
+        return norm
+    }
+
+    /// Sets the projection of block `layer`'s `writer` output: `direction` (any nonzero finite vector,
+    /// normalised in f64 and rounded to f32 as the weight orthogonalizer does) removed at `scale`.
+    public mutating func set(layer: Int, writer: ResidualWriter, direction: [Double], scale: Float) throws {
+        let norm = try Self.checkedNonzero(layer: layer, writer: writer, scale: scale, direction: direction)
         projections[Key(layer: layer, writer: writer)] = Projection(direction: direction.map { Float($0 / norm) }, scale: scale)
     }
 
@@ -80,10 +92,8 @@ public struct ResidualWriteEdit: Sendable, Equatable {
     public mutating func setRowNormalized(
         layer: Int, writer: ResidualWriter, direction u: [Float], scale s: Float, rowNorms n: [Float], rowScales k: [Float]
     ) throws {
-        guard layer >= 0 else { throw ModelError.layerOutOfRange("residual write edit: block \(layer) is negative") }
-        guard s.isFinite else { throw ModelError.invalidInput("residual write edit: scale \(s) of block \(layer) is not finite") }
-        guard !u.isEmpty, n.count == u.count, k.count == u.count,
-              u.allSatisfy(\.isFinite), n.allSatisfy({ $0.isFinite && $0 >= 0 }), k.allSatisfy(\.isFinite) else {
+        _ = try Self.checked(layer: layer, writer: writer, scale: s, direction: u.map(Double.init))
+        guard n.count == u.count, k.count == u.count, n.allSatisfy({ $0.isFinite && $0 >= 0 }), k.allSatisfy(\.isFinite) else {
             throw ModelError.invalidInput(
                 "residual write edit: the row-normalized edit of block \(layer) \(writer.rawValue) needs finite direction, row norms and row scales of one length")
         }
@@ -101,16 +111,15 @@ public struct ResidualWriteEdit: Sendable, Equatable {
     }
 
     /// Sets the norm-preserving edit of block `layer`'s `writer` from what the weight edit used and
-    /// recorded: the f32 `direction` u (hidden size), `scale` s, and each column's gain kⱼ (`inputScales`,
-    /// the writer's input size: checked against the model by `setResidualWriteEdit`).
+    /// recorded: the f32 `direction` u (hidden size, kept as it is), `scale` s, and each column's gain kⱼ
+    /// (`inputScales`, the writer's input size: checked against the model by `setResidualWriteEdit`).
     public mutating func setNormPreserving(
         layer: Int, writer: ResidualWriter, direction u: [Float], scale s: Float, inputScales k: [Float]
     ) throws {
-        try set(layer: layer, writer: writer, direction: u.map(Double.init), scale: s)
+        _ = try Self.checkedNonzero(layer: layer, writer: writer, scale: s, direction: u.map(Double.init))
         guard !k.isEmpty, k.allSatisfy(\.isFinite) else {
             throw ModelError.invalidInput("residual write edit: the column scales of block \(layer) \(writer.rawValue) are empty or not finite")
         }
-        // The weight edit's own f32 direction, not its renormalisation.
         projections[Key(layer: layer, writer: writer)] = Projection(direction: u, scale: s, inputScales: k)
     }
 
