@@ -30,6 +30,7 @@ extension LanguageModel {
         logits: LogitsRequest
     ) throws -> ForwardOutput {
         let c = configuration
+        precondition(cache == nil || prefix == nil, "a shared prefix is given without a cache (with one it is in the cache's slots)")
         guard !batch.isEmpty else { throw ModelError.invalidInput("forward: empty batch") }
         var starts: [Int] = []
         var total = 0
@@ -42,7 +43,7 @@ extension LanguageModel {
             total += tokens.count
         }
         let pastLengths = slots.map { $0.map { cache!.lengths[$0] } }
-            ?? Array(repeating: cache == nil ? prefix?.lengths[0] ?? 0 : 0, count: batch.count)
+            ?? Array(repeating: prefix?.lengths[0] ?? 0, count: batch.count)
         for (s, tokens) in batch.enumerated() where pastLengths[s] + tokens.count > c.maxPositionEmbeddings {
             throw ModelError.invalidInput(
                 "forward: sequence \(s) reaches position \(pastLengths[s] + tokens.count), past the model's context of \(c.maxPositionEmbeddings) tokens")
@@ -335,8 +336,8 @@ extension LanguageModel {
         }
         // Without a cache, a shared prefix's keys and values go before each sequence's own:
         // (P + nₛ, kvw) rows per sequence s, sequence s's from row P·s + startₛ.
-        let sharedLength = cache == nil ? prefix?.lengths[0] ?? 0 : 0
-        let context: (keys: FloatBuffer, values: FloatBuffer)? = (cache == nil ? prefix : nil).map { shared in
+        let sharedLength = prefix?.lengths[0] ?? 0
+        let context: (keys: FloatBuffer, values: FloatBuffer)? = prefix.map { shared in
             let rows = packed.tokens.count * sharedLength + packed.total
             let keys = FloatBuffer(rows * kvw), values = FloatBuffer(rows * kvw)
             for seq in packed.tokens.indices {
